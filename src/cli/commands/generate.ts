@@ -1,0 +1,27 @@
+import { Command, Option } from 'commander';
+import { UsageError } from '../../config/errors.js';
+import { renderInterfaces, renderRtTables, type StanzaStyle } from '../../render/interfaces.js';
+import type { Context } from '../context.js';
+import { writeFileAtomic } from '../write-file.js';
+
+export function generateCommand(ctx: () => Context): Command {
+  return new Command('generate')
+    .description('write /etc/network/interfaces stanzas for the configured networks')
+    .addOption(new Option('--style <style>', 'compact: vmrouter-* options for the installed hooks; expanded: plain up/down lines').choices(['compact', 'expanded']).default('compact'))
+    .option('--out <file>', 'write the stanzas to this file (atomically) instead of standard output')
+    .option('--rt-tables <file>', 'also write the table names (table_name) in rt_tables format to this file')
+    .option('--network <name...>', 'only these networks')
+    .action((opts: { style: StanzaStyle; out?: string; rtTables?: string; network?: string[] }) => {
+      const c = ctx();
+      let networks = c.networks();
+      if (opts.network) {
+        const unknown = opts.network.filter((n) => !networks.some((x) => x.name === n));
+        if (unknown.length) throw new UsageError(`--network: no such network in ${c.globals.config}: ${unknown.join(', ')}`);
+        networks = networks.filter((n) => opts.network!.includes(n.name));
+      }
+      const text = renderInterfaces(networks, opts.style, c.globals.config);
+      if (opts.out) writeFileAtomic(opts.out, text);
+      else c.out(text);
+      if (opts.rtTables) writeFileAtomic(opts.rtTables, renderRtTables(networks, c.globals.config));
+    });
+}

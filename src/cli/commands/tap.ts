@@ -1,0 +1,50 @@
+import { Command } from 'commander';
+import { UsageError } from '../../config/errors.js';
+import { ifnameProblem } from '../../model/names.js';
+import { tapRequestFromFlags, tapRequestFromGanetiEnv, type TapFlags } from '../../model/tap-request.js';
+import type { Context } from '../context.js';
+import { tapDownOp, tapUpOp } from '../operations.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+interface TapOptions extends TapFlags {
+  dryRun?: boolean;
+  fromScratch?: boolean;
+}
+
+/** `vmrouter tap up|down`: the per-VM lifecycle, for hypervisor ifup/ifdown scripts. */
+export function tapCommand(ctx: () => Context, planning: boolean): Command {
+  const tap = new Command('tap').description('bind or unbind a VM NIC (TAP) to a network; without flags, reads Ganeti\'s kvm-ifup environment');
+  const up = new Command('up')
+    .description('route the VM\'s addresses to its TAP, answer ARP/NDP for them, and allow only them as sources')
+    .option('--network <name>', 'network of the NIC')
+    .option('--tap <iface>', 'the TAP (host side of the NIC)')
+    .option('--mac <mac>', 'MAC of the VM (gives the EUI-64 IPv6 address when no --ip6 is given)')
+    .option('--ip <address>', 'IPv4 address of the VM (repeatable)', collect)
+    .option('--ip6 <address>', 'IPv6 address of the VM (repeatable)', collect)
+    .action(async (opts: TapOptions) => {
+      const c = ctx();
+      const fromFlags = opts.tap !== undefined || opts.network !== undefined || opts.ip !== undefined || opts.ip6 !== undefined;
+      const req = fromFlags ? tapRequestFromFlags(opts) : tapRequestFromGanetiEnv(process.env);
+      if (req === null) {
+        if (c.globals.verbose) c.err(`vmrouter: MODE=${process.env.MODE}: not a routed NIC, nothing to do\n`);
+        return;
+      }
+      await c.run([tapUpOp(c.host, req, () => c.networksIfConfigured())], { dryRun: planning || opts.dryRun, fromScratch: opts.fromScratch });
+    });
+  const down = new Command('down')
+    .description('remove everything `tap up` added for the TAP')
+    .option('--tap <iface>', 'the TAP (default: $INTERFACE, as Ganeti sets it)')
+    .action(async (opts: TapOptions) => {
+      const c = ctx();
+      const name = opts.tap ?? process.env.INTERFACE;
+      if (!name) throw new UsageError('--tap is required (or INTERFACE in the environment)');
+      const problem = ifnameProblem(name);
+      if (problem) throw new UsageError(`${opts.tap ? '--tap' : 'INTERFACE'} ${JSON.stringify(name)}: ${problem}`);
+      if (!opts.tap && process.env.MODE !== undefined && process.env.MODE !== 'routed') return;
+      await c.run([tapDownOp(name)], { dryRun: planning || opts.dryRun });
+    });
+  if (!planning) for (const cmd of [up, down]) cmd.option('-n, --dry-run', 'print the commands instead of running them');
+  up.option('--from-scratch', 'with a dry run: as if vmrouter had applied nothing on this node');
+  return tap.addCommand(up).addCommand(down);
+}

@@ -1,0 +1,74 @@
+/** What every command shares: global options, the runner, the configuration, and output. */
+import { DEFAULT_CONFIG, loadConfig } from '../config/load.js';
+import type { Network } from '../model/network.js';
+import { RealHost, type Host } from '../exec/host.js';
+import { LedgerStore } from '../exec/ledger.js';
+import { Runner } from '../exec/runner.js';
+import { currentNetns, defaultStateDir } from '../exec/state-dir.js';
+import { renderTxPlan } from '../render/plan.js';
+import type { Operation } from './operations.js';
+
+export interface GlobalOptions {
+  config: string;
+  stateDir?: string;
+  debug?: boolean;
+  verbose?: boolean;
+}
+
+export interface RunOptions {
+  dryRun?: boolean;
+  /** with dryRun: as if vmrouter had applied nothing on this node */
+  fromScratch?: boolean;
+}
+
+export class Context {
+  private runnerInstance: Runner | null = null;
+  private configCache: Network[] | null = null;
+  constructor(
+    readonly globals: GlobalOptions,
+    readonly out: (text: string) => void = (t) => process.stdout.write(t),
+    readonly err: (text: string) => void = (t) => process.stderr.write(t),
+  ) {}
+
+  get host(): Host {
+    return this.runner.host;
+  }
+
+  get runner(): Runner {
+    if (!this.runnerInstance) {
+      const ns = currentNetns();
+      this.runnerInstance = new Runner(new RealHost(), new LedgerStore(this.globals.stateDir ?? defaultStateDir(ns), ns));
+    }
+    return this.runnerInstance;
+  }
+
+  /** The networks of the configuration file (read once). */
+  networks(): Network[] {
+    this.configCache ??= loadConfig(this.globals.config ?? DEFAULT_CONFIG);
+    return this.configCache;
+  }
+
+  /** The configured networks, or [] when the file does not exist (the hooks work without it). */
+  networksIfConfigured(): Network[] {
+    try {
+      return this.networks();
+    } catch (e) {
+      if (e instanceof Error && /cannot read: no such file/.test(e.message)) return [];
+      throw e;
+    }
+  }
+
+  async run(ops: Operation[], opts: RunOptions = {}): Promise<void> {
+    for (const op of ops) {
+      if (opts.dryRun) {
+        this.out(renderTxPlan(op.title, this.runner.preview(op.owner, (l) => op.decide(l, 'preview'), opts.fromScratch)));
+        continue;
+      }
+      const report = await this.runner.transact(op.owner, (l) => op.decide(l, 'apply'));
+      for (const w of report.warnings) this.err(`vmrouter: warning: ${w}\n`);
+      if (this.globals.verbose) {
+        this.err(`vmrouter: ${op.title}: ${report.created} created, ${report.removed} removed${report.untouched ? `, ${report.untouched} left alone (not vmrouter's, or already gone)` : ''}\n`);
+      }
+    }
+  }
+}

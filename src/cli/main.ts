@@ -1,0 +1,71 @@
+/**
+ * vmrouter command line. Exit codes: 0 success, 1 a step failed on the host (rolled back), 2 bad input
+ * (configuration, flags, environment; nothing applied).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { InvalidInput, UsageError } from '../config/errors.js';
+import { DEFAULT_CONFIG } from '../config/load.js';
+import { ConflictError, StepFailed } from '../exec/runner.js';
+import { VERSION } from '../version.js';
+import { checkCommand } from './commands/check.js';
+import { generateCommand } from './commands/generate.js';
+import { hookCommand } from './commands/hook.js';
+import { networkCommands } from './commands/network.js';
+import { planCommand } from './commands/plan.js';
+import { statusCommand } from './commands/status.js';
+import { tapCommand } from './commands/tap.js';
+import { Context, type GlobalOptions } from './context.js';
+
+export function buildProgram(): Command {
+  const program = new Command('vmrouter');
+  let context: Context | null = null;
+  const ctx = (): Context => (context ??= new Context(program.opts<GlobalOptions>()));
+  program
+    .description('routed L3 networking for hypervisor nodes: proxy ARP/NDP, policy routing and per-VM TAPs from one INI file')
+    .version(VERSION, '-V, --version', 'print the version')
+    .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+    .addOption(new Option('--state-dir <dir>', 'where vmrouter records what it applied (default: /run/vmrouter, per network namespace)'))
+    .option('-v, --verbose', 'say what was done')
+    .option('--debug', 'print stack traces of errors')
+    .showHelpAfterError('(run vmrouter --help for usage)')
+    .exitOverride();
+  program.addCommand(generateCommand(ctx));
+  program.addCommand(checkCommand(ctx));
+  for (const c of networkCommands(ctx, false)) program.addCommand(c);
+  program.addCommand(tapCommand(ctx, false));
+  program.addCommand(planCommand(ctx));
+  program.addCommand(hookCommand(ctx));
+  program.addCommand(statusCommand(ctx));
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return 0;
+  }
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; commander already printed the message for usage errors
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    const debug = program.opts<GlobalOptions>().debug || process.env.VMROUTER_DEBUG === '1';
+    if (e instanceof InvalidInput || e instanceof UsageError) {
+      process.stderr.write(e.message.split('\n').map((l) => `vmrouter: ${l}`).join('\n') + '\n');
+      return 2;
+    }
+    if (e instanceof StepFailed || e instanceof ConflictError) {
+      process.stderr.write(`vmrouter: ${e.message}\n`);
+      if (debug) process.stderr.write(`${e.stack}\n`);
+      return 1;
+    }
+    process.stderr.write(`vmrouter: ${(e as Error).message ?? String(e)}\n`);
+    if (debug) process.stderr.write(`${(e as Error).stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The only code that touches the host: runs ip and nft, reads and writes /proc/sys, sends frames.
+ * Commands are argv arrays (never a shell), with a fixed PATH and locale: hooks run as root with an
+ * environment that ifupdown and hypervisors fill in, and error texts are matched in English.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { loadPacketAddon } from '../native/packet.js';
+
+const CHILD_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+
+export type BatchResult = { ok: true } | { ok: false; index: number | null; message: string };
+
+export interface Host {
+  /** Runs lines through one `ip -batch -`; on failure says which line (0-based) failed and why. */
+  ipBatch(family: 0 | 4 | 6, lines: string[][]): Promise<BatchResult>;
+  /** Runs lines as one nft transaction (all or nothing). */
+  nft(lines: string[]): Promise<BatchResult>;
+  readSysctl(path: string): string;
+  writeSysctl(path: string, value: string): void;
+  readLink(dev: string, attribute: 'address' | 'ifindex'): string;
+  /** link-local IPv6 addresses of a device */
+  linkLocals(dev: string): string[];
+  sendFrame(dev: string, frame: Buffer): void;
+}
+
+/** Characters iproute2's batch tokenizer or nft would read specially; planned argv never has them. */
+const UNSAFE = /[\s"'#\\;{}$`]/;
+
+export function assertSafeArgs(args: string[]): void {
+  for (const a of args) if (a === '' || UNSAFE.test(a)) throw new Error(`refusing unsafe argument ${JSON.stringify(a)}`);
+}
+
+export class RealHost implements Host {
+  async ipBatch(family: 0 | 4 | 6, lines: string[][]): Promise<BatchResult> {
+    lines.forEach(assertSafeArgs);
+    const argv = [...(family ? [`-${family}`] : []), '-batch', '-'];
+    const r = await execa('ip', argv, { input: lines.map((l) => l.join(' ')).join('\n') + '\n', reject: false, env: CHILD_ENV, extendEnv: false });
+    if (r.exitCode === 0) return { ok: true };
+    const failed = /Command failed -:(\d+)/.exec(r.stderr);
+    const message = r.stderr.replace(/Command failed -:\d+\s*/g, '').trim() || `ip exited with ${r.exitCode}`;
+    return { ok: false, index: failed ? Number(failed[1]) - 1 : null, message };
+  }
+
+  async nft(lines: string[]): Promise<BatchResult> {
+    const r = await execa('nft', ['-f', '-'], { input: lines.join('\n') + '\n', reject: false, env: CHILD_ENV, extendEnv: false });
+    if (r.exitCode === 0) return { ok: true };
+    const at = /\/dev\/stdin:(\d+):/.exec(r.stderr);
+    const message = (r.stderr.split('\n').find((l) => l.includes('Error:')) ?? r.stderr).replace(/^.*?Error:\s*/, '').trim() || `nft exited with ${r.exitCode}`;
+    return { ok: false, index: at ? Number(at[1]) - 1 : null, message };
+  }
+
+  readSysctl(path: string): string {
+    return readFileSync(`/proc/sys/${path}`, 'utf8').trim();
+  }
+
+  writeSysctl(path: string, value: string): void {
+    writeFileSync(`/proc/sys/${path}`, value);
+  }
+
+  readLink(dev: string, attribute: 'address' | 'ifindex'): string {
+    assertSafeArgs([dev]);
+    return readFileSync(`/sys/class/net/${dev}/${attribute}`, 'utf8').trim();
+  }
+
+  linkLocals(dev: string): string[] {
+    const ifindex = Number(this.readLink(dev, 'ifindex'));
+    // /proc/net/if_inet6: address (32 hex), ifindex, prefix length, scope, flags, name
+    return readFileSync('/proc/net/if_inet6', 'utf8')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 6 && parseInt(f[1]!, 16) === ifindex && f[3] === '20')
+      .map((f) => f[0]!.match(/.{4}/g)!.join(':'));
+  }
+
+  sendFrame(dev: string, frame: Buffer): void {
+    loadPacketAddon().send(Number(this.readLink(dev, 'ifindex')), frame);
+  }
+}

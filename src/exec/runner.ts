@@ -1,0 +1,265 @@
+/**
+ * The runner executes a transaction against the host: consecutive iproute2 steps go through one
+ * `ip -batch -`, consecutive nft steps through one `nft -f -` transaction, sysctls are written
+ * directly. If a step fails, everything this transaction changed is undone in reverse order and the
+ * ledger is left as it was, so a failed `up` leaves the node as it found it.
+ */
+import type { AnnounceStep, HeldStep } from '../plan/step.js';
+import { arpAnnouncement, unsolicitedNa } from '../ndp/frames.js';
+import type { Host } from './host.js';
+import { emptyLedger, LedgerStore, type Ledger } from './ledger.js';
+import { computeTransaction, describe, type Action, type Desired, type Outcome, type TxPlan } from './transaction.js';
+
+/** "already there": the object exists and somebody else made it */
+const EXISTS = /File exists|already assigned|already exists/i;
+/** "already gone": removing something the kernel no longer has (e.g. it went with its device) */
+const GONE = /No such process|No such file or directory|Address not found|Cannot find device|Cannot assign requested address|does not exist/i;
+
+export class StepFailed extends Error {
+  readonly exitCode = 1;
+  constructor(
+    readonly step: HeldStep,
+    readonly detail: string,
+    readonly rollbackProblems: string[],
+  ) {
+    super(
+      `${describe(step)} failed: ${detail} (${step.why})` +
+        (rollbackProblems.length ? `\nrollback was incomplete:\n  ${rollbackProblems.join('\n  ')}` : '\nnothing was changed: the transaction was rolled back'),
+    );
+    this.name = 'StepFailed';
+  }
+}
+
+export class ConflictError extends Error {
+  readonly exitCode = 1;
+  constructor(readonly conflicts: string[]) {
+    super(conflicts.join('\n'));
+    this.name = 'ConflictError';
+  }
+}
+
+export interface Report {
+  created: number;
+  removed: number;
+  /** objects that already existed (not vmrouter's) or were already gone */
+  untouched: number;
+  warnings: string[];
+}
+
+interface ExecResult {
+  outcomes: Outcome[];
+  failure?: { index: number; message: string };
+}
+
+type Channel = 'ip0' | 'ip4' | 'ip6' | 'nft-do' | 'nft-undo' | 'sysctl' | 'mac';
+
+/** Consecutive actions of one channel run as one batch; nft additions and removals never share one. */
+const channel = (a: Action): Channel => (a.step.kind === 'ip' ? (`ip${a.step.family}` as Channel) : a.step.kind === 'nft' ? `nft-${a.op}` : a.step.kind);
+
+export class Runner {
+  constructor(
+    readonly host: Host,
+    readonly store: LedgerStore,
+  ) {}
+
+  /**
+   * Makes `owner` hold exactly the objects `decide` returns (null: none), under the lock. `decide`
+   * sees the ledger as it is once the lock is held, so it can refuse (e.g. "network is not up").
+   */
+  async transact(owner: string, decide: (ledger: Ledger) => Desired): Promise<Report> {
+    return this.store.withLock(async () => {
+      const ledger = this.store.load();
+      const desired = decide(ledger);
+      const tx = computeTransaction(ledger, owner, desired);
+      if (tx.conflicts.length > 0) throw new ConflictError(tx.conflicts);
+      const result = await this.execute(tx.actions);
+      if (result.failure) {
+        const done = tx.actions.map((a, i) => ({ a, o: result.outcomes[i] })).filter((x) => x.o?.status === 'done');
+        const problems = await this.rollback(done.map((x) => ({ action: x.a, outcome: x.o! })));
+        const failed = tx.actions[result.failure.index]!;
+        throw new StepFailed(failed.step, result.failure.message, problems);
+      }
+      this.store.save(tx.commit(result.outcomes));
+      const warnings = this.announce(tx.announces);
+      const count = (op: Action['op'], status: Outcome['status']) => tx.actions.filter((a, i) => a.op === op && result.outcomes[i]?.status === status).length;
+      return {
+        created: count('do', 'done'),
+        removed: count('undo', 'done'),
+        untouched: count('do', 'foreign') + count('undo', 'gone'),
+        warnings,
+      };
+    });
+  }
+
+  /** What `transact` would do now (or on a node where vmrouter has applied nothing), without doing it. */
+  preview(owner: string, decide: (ledger: Ledger) => Desired, fromScratch = false): TxPlan {
+    const ledger = fromScratch ? emptyLedger(this.store.netns) : this.store.load();
+    return computeTransaction(ledger, owner, decide(ledger));
+  }
+
+  /** Runs actions in order, batching consecutive ones of the same channel; stops at the first failure. */
+  async execute(actions: Action[]): Promise<ExecResult> {
+    const outcomes: Outcome[] = [];
+    let i = 0;
+    while (i < actions.length) {
+      const ch = channel(actions[i]!);
+      let j = i;
+      while (j < actions.length && channel(actions[j]!) === ch) j++;
+      const group = actions.slice(i, j);
+      const r = await this.executeGroup(ch, group);
+      outcomes.push(...r.outcomes);
+      if (r.failure) return { outcomes, failure: { index: i + r.failure.index, message: r.failure.message } };
+      i = j;
+    }
+    return { outcomes };
+  }
+
+  private async executeGroup(ch: Channel, group: Action[]): Promise<ExecResult> {
+    switch (ch) {
+      case 'ip0':
+      case 'ip4':
+      case 'ip6':
+        return this.executeIp(Number(ch.slice(2)) as 0 | 4 | 6, group);
+      case 'nft-do':
+      case 'nft-undo':
+        return this.executeNft(group);
+      default:
+        return this.executeOneByOne(group);
+    }
+  }
+
+  private async executeIp(family: 0 | 4 | 6, group: Action[]): Promise<ExecResult> {
+    const outcomes: Outcome[] = new Array(group.length);
+    let start = 0;
+    while (start < group.length) {
+      // Steps with nothing to run (removed by the kernel together with another object) are skipped.
+      const pending: number[] = [];
+      for (let k = start; k < group.length; k++) {
+        const a = group[k]!;
+        const line = ipLine(a);
+        if (line === null) outcomes[k] = { status: 'gone' };
+        else pending.push(k);
+      }
+      if (pending.length === 0) break;
+      const r = await this.host.ipBatch(family, pending.map((k) => ipLine(group[k]!)!));
+      if (r.ok) {
+        for (const k of pending) outcomes[k] = { status: 'done' };
+        break;
+      }
+      const failedAt = r.index ?? 0;
+      pending.slice(0, failedAt).forEach((k) => (outcomes[k] = { status: 'done' }));
+      const k = pending[failedAt]!;
+      const a = group[k]!;
+      if (a.op === 'do' && EXISTS.test(r.message) && !(a.step.kind === 'ip' && a.step.exclusive)) outcomes[k] = { status: 'foreign' };
+      else if (a.op === 'undo' && GONE.test(r.message)) outcomes[k] = { status: 'gone' };
+      else return { outcomes: outcomes.slice(0, k), failure: { index: k, message: r.message } };
+      start = k + 1;
+    }
+    return { outcomes };
+  }
+
+  private async executeNft(group: Action[]): Promise<ExecResult> {
+    const scripts = group.map((a) => (a.op === 'do' ? (a.step as { add: string[] }).add : (a.step as { undo: string[] }).undo));
+    const r = await this.host.nft(scripts.flat());
+    if (r.ok) return { outcomes: group.map(() => ({ status: 'done' })) };
+    if (group.length === 1 || group[0]!.op === 'undo') {
+      // Removals: retry one by one so that elements already gone (with their TAP's table, say) are
+      // not an error.
+      const outcomes: Outcome[] = [];
+      for (const [k, a] of group.entries()) {
+        const one = group.length === 1 ? r : await this.host.nft(scripts[k]!);
+        if (one.ok) outcomes.push({ status: 'done' });
+        else if (a.op === 'undo' && GONE.test(one.message)) outcomes.push({ status: 'gone' });
+        else return { outcomes, failure: { index: k, message: `nft: ${one.message}` } };
+      }
+      return { outcomes };
+    }
+    // The transaction was atomic: nothing of it applied. Name the step whose line failed.
+    let line = r.index ?? 0;
+    let k = 0;
+    while (k < scripts.length - 1 && line >= scripts[k]!.length) line -= scripts[k++]!.length;
+    return { outcomes: [], failure: { index: k, message: `nft: ${r.message}` } };
+  }
+
+  private async executeOneByOne(group: Action[]): Promise<ExecResult> {
+    const outcomes: Outcome[] = [];
+    for (const [k, a] of group.entries()) {
+      try {
+        outcomes.push(await this.executeSetting(a));
+      } catch (e) {
+        const message = (e as Error).message;
+        if (a.op === 'undo' && ((e as NodeJS.ErrnoException).code === 'ENOENT' || GONE.test(message))) outcomes.push({ status: 'gone' });
+        else return { outcomes, failure: { index: k, message } };
+      }
+    }
+    return { outcomes };
+  }
+
+  /** sysctl and MAC: remember what was there, so removal can put it back. */
+  private async executeSetting(a: Action): Promise<Outcome> {
+    const s = a.step;
+    if (s.kind === 'sysctl') {
+      if (a.op === 'undo') {
+        this.host.writeSysctl(s.path, a.restore ?? s.fallback);
+        return { status: 'done' };
+      }
+      const restore = this.host.readSysctl(s.path);
+      if (restore !== s.value) this.host.writeSysctl(s.path, s.value);
+      return { status: 'done', restore };
+    }
+    if (s.kind === 'mac') {
+      const target = a.op === 'undo' ? a.restore : s.mac;
+      const restore = this.host.readLink(s.dev, 'address');
+      if (target && target !== restore) {
+        const r = await this.host.ipBatch(0, [['link', 'set', 'dev', s.dev, 'address', target]]);
+        if (!r.ok) throw new Error(r.message);
+      }
+      return a.op === 'do' ? { status: 'done', restore } : { status: 'done' };
+    }
+    throw new Error(`no executor for ${s.kind}`);
+  }
+
+  /** Undo what a failed transaction did, newest first; report (not throw) what could not be undone. */
+  private async rollback(done: { action: Action; outcome: Outcome }[]): Promise<string[]> {
+    const inverse: Action[] = done.reverse().map(({ action, outcome }) =>
+      action.op === 'do'
+        ? { op: 'undo', step: action.step, ...(outcome.status === 'done' && outcome.restore !== undefined ? { restore: outcome.restore } : {}) }
+        : { op: 'do', step: action.step },
+    );
+    const problems: string[] = [];
+    let rest = inverse;
+    while (rest.length > 0) {
+      const r = await this.execute(rest);
+      if (!r.failure) break;
+      problems.push(`${describe(rest[r.failure.index]!.step)}: ${r.failure.message}`);
+      rest = rest.slice(r.failure.index + 1);
+    }
+    return problems;
+  }
+
+  /** Best effort: a VM is reachable without its announcement, only slower to be re-learned. */
+  private announce(steps: AnnounceStep[]): string[] {
+    const warnings: string[] = [];
+    for (const s of steps) {
+      try {
+        const senderMac = this.host.readLink(s.dev, 'address');
+        if (s.family === 4) this.host.sendFrame(s.dev, arpAnnouncement(senderMac, s.address));
+        else {
+          const source = this.host.linkLocals(s.dev)[0];
+          if (!source) throw new Error(`${s.dev} has no IPv6 link-local address`);
+          this.host.sendFrame(s.dev, unsolicitedNa(senderMac, source, s.address));
+        }
+      } catch (e) {
+        warnings.push(`could not announce ${s.address} on ${s.dev}: ${(e as Error).message}`);
+      }
+    }
+    return warnings;
+  }
+}
+
+/** The iproute2 batch line of an action, or null when there is nothing to run. */
+function ipLine(a: Action): string[] | null {
+  const s = a.step;
+  if (s.kind !== 'ip') throw new Error('not an ip step');
+  return a.op === 'do' ? s.args : s.undo;
+}

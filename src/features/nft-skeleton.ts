@@ -1,0 +1,92 @@
+/**
+ * The nft tables vmrouter owns. Their chains are fixed; everything per network and per VM is an
+ * element of a set or map, so the per-packet cost is a few hash lookups whatever the number of VMs
+ * (see DESIGN.md "Data path"). Each table is one shared step: created by the first network that
+ * needs it, deleted with the last.
+ */
+import { nft, type NftStep } from '../plan/step.js';
+
+export const INET_TABLE = 'inet vmrouter';
+export const ARP_TABLE = 'arp vmrouter';
+export const NAT_TABLE = 'ip vmrouter';
+
+/**
+ * prerouting guard for traffic from TAPs: mark it (the mark selects the network's table through one
+ * `ip rule fwmark` per table) and drop any source address that is not bound to that TAP.
+ * Priority mangle (-150): before the routing decision, so the mark is seen by the rule lookup.
+ */
+export function inetTable(): NftStep {
+  const t = INET_TABLE;
+  return nft(
+    [
+      `add table ${t}`,
+      `add set ${t} taps { type ifname; comment "TAPs bound by vmrouter tap up"; }`,
+      `add map ${t} tapmark { type ifname : mark; comment "TAP -> mark of its network"; }`,
+      `add set ${t} vm4 { type ifname . ipv4_addr; comment "IPv4 sources a TAP may use"; }`,
+      `add set ${t} vm6 { type ifname . ipv6_addr; comment "IPv6 sources a TAP may use"; }`,
+      `add chain ${t} guard { type filter hook prerouting priority mangle; policy accept; }`,
+      `flush chain ${t} guard`,
+      `add rule ${t} guard iifname != @taps return`,
+      `add rule ${t} guard meta mark set iifname map @tapmark`,
+      `add rule ${t} guard iifname . ip saddr @vm4 accept`,
+      `add rule ${t} guard iifname . ip6 saddr @vm6 accept`,
+      // DHCPv4 from a VM that has no address yet; 0.0.0.0 is never forwarded (martian source).
+      `add rule ${t} guard ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept`,
+      // Link-local sources (ND, RS, DHCPv6 with the node) are never forwarded by the kernel.
+      `add rule ${t} guard ip6 saddr fe80::/10 accept`,
+      // Duplicate address detection and its MLD report use the unspecified source (RFC 4862 5.4.2, RFC 3590).
+      `add rule ${t} guard ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept`,
+      `add rule ${t} guard counter drop comment "vmrouter: source address not bound to this TAP"`,
+    ],
+    [`delete table ${t}`],
+    'vmrouter table: TAP marks and anti-spoofing sets',
+    { shared: true, provides: t },
+  );
+}
+
+/**
+ * ARP requests the node sends get a source address from `arp_src` by output interface: arp_ip on a
+ * VMC uplink (the node has no address of its own there), the gateway on a TAP (the VM sees only its
+ * gateway on the link). Announcements vmrouter sends itself use a packet socket and are not touched.
+ */
+export function arpTable(): NftStep {
+  const t = ARP_TABLE;
+  return nft(
+    [
+      `add table ${t}`,
+      `add map ${t} arp_src { type ifname : ipv4_addr; comment "output interface -> source address of ARP requests"; }`,
+      `add chain ${t} out { type filter hook output priority filter; policy accept; }`,
+      `flush chain ${t} out`,
+      `add rule ${t} out arp operation request arp saddr ip set oifname map @arp_src`,
+    ],
+    [`delete table ${t}`],
+    'vmrouter arp table: source address of ARP requests the node sends',
+    { shared: true, provides: t },
+  );
+}
+
+/** MASQUERADE by (source prefix . output interface). Only router networks with nat_out create it, so
+ *  nodes without NAT never load conntrack for it. */
+export function natTable(): NftStep {
+  const t = NAT_TABLE;
+  return nft(
+    [
+      `add table ${t}`,
+      `add set ${t} masq { type ipv4_addr . ifname; flags interval; comment "subnet . interface to masquerade"; }`,
+      `add chain ${t} nat_out { type nat hook postrouting priority srcnat; policy accept; }`,
+      `flush chain ${t} nat_out`,
+      `add rule ${t} nat_out ip saddr . oifname @masq masquerade`,
+    ],
+    [`delete table ${t}`],
+    'vmrouter nat table: masquerade for nat_out',
+    { shared: true, provides: t },
+  );
+}
+
+/** An element of one of the tables above, removed by deleting it by key. */
+export function element(table: string, set: string, key: string, value: string | null, why: string): NftStep {
+  const body = value === null ? key : `${key} : ${value}`;
+  return nft([`add element ${table} ${set} { ${body} }`], [`delete element ${table} ${set} { ${key} }`], why, { within: table });
+}
+
+export const quoteIfname = (name: string): string => `"${name}"`;

@@ -1,0 +1,153 @@
+/**
+ * Routed VM networks (snf-network "Routed Setup", seed 004), with the seed's bugs fixed and per-VM
+ * state kept out of linear lists: per VM only routes, proxy-NDP entries and set elements are added,
+ * never an `ip rule` or a firewall rule.
+ *
+ * Roles:
+ *  vmc         hosts VMs; an external router on the uplink routes the subnet. The node answers ARP/NDP
+ *              for its VMs on the uplink, routes their traffic through `table` and hides its own
+ *              address in ARP behind arp_ip. Host→local-VM traffic is not possible (as in the seed).
+ *  router      owns the gateway address on the uplink; forwards (and optionally masquerades).
+ *  vmc+router  both; the node's own traffic reaches the VMs through `to SUBNET lookup table`.
+ */
+import { eui64 } from '../model/addr.js';
+import type { TapBinding } from '../model/binding.js';
+import { hostsVms, routes, type Network } from '../model/network.js';
+import { announce, ip, mac, RT_PROTO, sysctl, type Step } from '../plan/step.js';
+import { arpTable, ARP_TABLE, element, INET_TABLE, inetTable, natTable, NAT_TABLE, quoteIfname } from './nft-skeleton.js';
+
+const ARP_PROXY_DELAY_DEFAULT = '80';
+
+/** ip route/rule add + del with the same selector, stamped with vmrouter's protocol. */
+function routeStep(family: 4 | 6, selector: string[], why: string, exclusive = false) {
+  const args = [...selector, 'proto', RT_PROTO];
+  return ip(family, ['route', 'add', ...args], ['route', 'del', ...args], why, exclusive ? { exclusive } : {});
+}
+function ruleStep(family: 4 | 6, n: Network, selector: string[], why: string) {
+  const args = ['pref', String(n.priority), ...selector, 'lookup', String(n.table), 'proto', RT_PROTO];
+  return ip(family, ['rule', 'add', ...args], ['rule', 'del', ...args], why);
+}
+
+function forwardingSteps(n: Network): Step[] {
+  if (!n.forwarding) return [];
+  const steps: Step[] = [];
+  if (n.v4) {
+    steps.push(sysctl(`net/ipv4/conf/${n.uplink}/forwarding`, '1', '0', 'forward IPv4 arriving on the uplink'));
+    if (routes(n) && n.upstream) steps.push(sysctl(`net/ipv4/conf/${n.upstream}/forwarding`, '1', '0', 'forward replies arriving from upstream to the VMs'));
+    if (n.forwardingAll) steps.push(sysctl('net/ipv4/conf/all/forwarding', '1', '0', 'forwarding_all = yes', true));
+  }
+  if (n.v6) {
+    // Linux forwards IPv6 only when conf/all/forwarding is set (per-interface forwarding selects host
+    // or router behaviour); proxy NDP also needs forwarding on the answering interface.
+    steps.push(sysctl('net/ipv6/conf/all/forwarding', '1', '0', 'IPv6 forwarding is node-wide in Linux', true));
+  }
+  return steps;
+}
+
+/** Everything `ifup UPLINK` applies for a network, in order. */
+export function planNetwork(n: Network): Step[] {
+  const steps: Step[] = [];
+  const dev = n.uplink;
+  const T = String(n.table);
+
+  if (hostsVms(n)) {
+    steps.push(inetTable());
+    if (n.v4) steps.push(arpTable());
+  }
+  if (n.natOut && n.v4) steps.push(natTable());
+  steps.push(...forwardingSteps(n));
+
+  if (n.v4) {
+    const { subnet, gateway, arpIp } = n.v4;
+    if (n.role === 'router') {
+      steps.push(ip(4, ['addr', 'add', `${gateway}/${subnet.length}`, 'dev', dev], ['addr', 'del', `${gateway}/${subnet.length}`, 'dev', dev], 'the gateway address; its connected route reaches the VMs through proxy ARP of the nodes'));
+    }
+    if (n.role === 'vmc+router') {
+      steps.push(ip(4, ['addr', 'add', `${gateway}/32`, 'dev', dev], ['addr', 'del', `${gateway}/32`, 'dev', dev], 'the gateway address (no connected route: the table routes the subnet)'));
+    }
+    if (hostsVms(n)) {
+      if (n.proxyArp) {
+        steps.push(sysctl(`net/ipv4/conf/${dev}/proxy_arp`, '1', '0', 'answer ARP on the uplink for VMs routed to TAPs'));
+        steps.push(sysctl(`net/ipv4/neigh/${dev}/proxy_delay`, String(n.proxyDelay), ARP_PROXY_DELAY_DEFAULT, 'answer proxied ARP without the random delay'));
+      }
+      if (n.role === 'vmc') steps.push(routeStep(4, [subnet.cidr, 'dev', dev], 'the node reaches VMs on other nodes through the uplink'));
+      steps.push(routeStep(4, [subnet.cidr, 'dev', dev, 'table', T], 'VM-to-VM traffic between nodes goes straight over the uplink'));
+      if (n.role === 'vmc') steps.push(routeStep(4, ['default', 'via', gateway, 'dev', dev, 'table', T], 'VM traffic leaves through the router'));
+      steps.push(
+        n.role === 'vmc'
+          ? ruleStep(4, n, ['iif', dev, 'to', subnet.cidr], 'traffic for VMs arriving on the uplink, and proxy-ARP lookups for them, use the table')
+          : ruleStep(4, n, ['to', subnet.cidr], 'all traffic for the subnet, the node\'s own included, uses the table'),
+      );
+      steps.push(ruleStep(4, n, ['fwmark', String(n.mark)], 'traffic from this network\'s TAPs (marked by nft) uses the table'));
+      if (arpIp) steps.push(element(ARP_TABLE, 'arp_src', quoteIfname(dev), arpIp, 'ARP requests of the node on the uplink carry arp_ip'));
+    }
+    if (n.natOut) steps.push(element(NAT_TABLE, 'masq', `${subnet.cidr} . ${quoteIfname(n.natOut)}`, null, `masquerade ${subnet.cidr} out of ${n.natOut}`));
+  }
+
+  if (n.v6) {
+    const { subnet, gateway } = n.v6;
+    if (n.role === 'router') {
+      steps.push(ip(6, ['addr', 'add', `${gateway}/${subnet.length}`, 'dev', dev, 'nodad'], ['addr', 'del', `${gateway}/${subnet.length}`, 'dev', dev], 'the gateway address; its connected route reaches the VMs through proxy NDP of the nodes'));
+    }
+    if (n.role === 'vmc+router') {
+      steps.push(ip(6, ['addr', 'add', `${gateway}/128`, 'dev', dev, 'nodad'], ['addr', 'del', `${gateway}/128`, 'dev', dev], 'the gateway address (no connected route: the table routes the subnet)'));
+    }
+    if (hostsVms(n)) {
+      if (n.proxyNdp) {
+        steps.push(sysctl(`net/ipv6/conf/${dev}/proxy_ndp`, '1', '0', 'answer NDP on the uplink for the proxy entries of this node\'s VMs'));
+        steps.push(sysctl(`net/ipv6/neigh/${dev}/proxy_delay`, String(n.proxyDelay), ARP_PROXY_DELAY_DEFAULT, 'answer proxied NDP without the random delay'));
+      }
+      if (n.role === 'vmc') steps.push(routeStep(6, [subnet.cidr, 'dev', dev], 'the node reaches VMs on other nodes through the uplink'));
+      steps.push(routeStep(6, [subnet.cidr, 'dev', dev, 'table', T], 'VM-to-VM traffic between nodes goes straight over the uplink'));
+      if (n.role === 'vmc') steps.push(routeStep(6, ['default', 'via', gateway, 'dev', dev, 'table', T], 'VM traffic leaves through the router'));
+      steps.push(
+        n.role === 'vmc'
+          ? ruleStep(6, n, ['iif', dev, 'to', subnet.cidr], 'traffic for VMs arriving on the uplink uses the table')
+          : ruleStep(6, n, ['to', subnet.cidr], 'all traffic for the subnet, the node\'s own included, uses the table'),
+      );
+      steps.push(ruleStep(6, n, ['fwmark', String(n.mark)], 'traffic from this network\'s TAPs (marked by nft) uses the table'));
+    }
+  }
+  return steps;
+}
+
+/** IPv6 addresses of a binding: the given ones, or the EUI-64 address from the MAC when none given. */
+export function bindingIp6s(n: Network, b: Pick<TapBinding, 'ip6s' | 'mac'>): string[] {
+  if (b.ip6s.length > 0 || !n.v6 || !b.mac || n.v6.subnet.length > 64) return b.ip6s;
+  return [eui64(n.v6.subnet, b.mac)];
+}
+
+/** Everything `vmrouter tap up` applies for one VM NIC. */
+export function planTap(n: Network, b: TapBinding): Step[] {
+  const steps: Step[] = [];
+  const tap = b.tap;
+  const T = String(n.table);
+  const q = quoteIfname(tap);
+
+  if (n.tapMac) steps.push(mac(tap, n.tapMac, 'one gateway MAC for every VM of the network'));
+  if (n.v4 && b.ips.length > 0) {
+    steps.push(sysctl(`net/ipv4/conf/${tap}/proxy_arp`, '1', '0', 'answer the VM\'s ARP for its gateway and other VMs'));
+    steps.push(sysctl(`net/ipv4/neigh/${tap}/proxy_delay`, String(n.proxyDelay), ARP_PROXY_DELAY_DEFAULT, 'answer the VM\'s ARP without the random delay'));
+    if (n.forwarding) steps.push(sysctl(`net/ipv4/conf/${tap}/forwarding`, '1', '0', 'forward IPv4 from the VM'));
+  }
+  if (n.v6 && b.ip6s.length > 0) {
+    steps.push(sysctl(`net/ipv6/conf/${tap}/proxy_ndp`, '1', '0', 'answer the VM\'s NDP for its gateway'));
+    steps.push(sysctl(`net/ipv6/neigh/${tap}/proxy_delay`, String(n.proxyDelay), ARP_PROXY_DELAY_DEFAULT, 'answer the VM\'s NDP without the random delay'));
+  }
+  for (const a of b.ips) steps.push(routeStep(4, [`${a}/32`, 'dev', tap, 'table', T], `${a} lives behind ${tap}`, true));
+  for (const a of b.ip6s) steps.push(routeStep(6, [`${a}/128`, 'dev', tap, 'table', T], `${a} lives behind ${tap}`, true));
+  if (n.v6 && b.ip6s.length > 0) {
+    if (n.proxyNdp) {
+      for (const a of b.ip6s) steps.push(ip(6, ['neigh', 'add', 'proxy', a, 'dev', n.uplink], ['neigh', 'del', 'proxy', a, 'dev', n.uplink], `answer NDP for ${a} on the uplink`));
+    }
+    steps.push(ip(6, ['neigh', 'add', 'proxy', n.v6.gateway, 'dev', tap], ['neigh', 'del', 'proxy', n.v6.gateway, 'dev', tap], 'answer the VM\'s NDP for gateway6'));
+  }
+  for (const a of b.ips) steps.push(element(INET_TABLE, 'vm4', `${q} . ${a}`, null, `${tap} may send from ${a}`));
+  for (const a of b.ip6s) steps.push(element(INET_TABLE, 'vm6', `${q} . ${a}`, null, `${tap} may send from ${a}`));
+  if (n.v4 && b.ips.length > 0) steps.push(element(ARP_TABLE, 'arp_src', q, n.v4.gateway, 'ARP requests to the VM carry its gateway as source'));
+  steps.push(element(INET_TABLE, 'tapmark', q, String(n.mark), `traffic from ${tap} uses table ${T}`));
+  steps.push(element(INET_TABLE, 'taps', q, null, `${tap} is a vmrouter TAP`));
+  if (n.proxyArp) for (const a of b.ips) steps.push(announce(4, n.uplink, a, `gratuitous ARP: ${a} is now behind this node`));
+  if (n.proxyNdp) for (const a of b.ip6s) steps.push(announce(6, n.uplink, a, `unsolicited NA: ${a} is now behind this node`));
+  return steps;
+}

@@ -1,0 +1,36 @@
+import type { Prefix } from './addr.js';
+import type { Role } from '../config/schema.js';
+import type { Origin } from '../config/errors.js';
+
+/**
+ * A routed network as this node applies it: every default filled in, every derived value (mark,
+ * priority) computed once here and never re-derived elsewhere. Plain JSON so the runner can store it
+ * with the state of an applied network.
+ */
+export interface Network {
+  name: string;
+  role: Role;
+  uplink: string;
+  /** routing table of the VM routes; null for the router role, which routes from main */
+  table: number | null;
+  tableName: string | null;
+  /** fwmark of packets from this network's TAPs; selects `table` with one rule per family */
+  mark: number | null;
+  priority: number;
+  v4: { subnet: Prefix; gateway: string; arpIp: string | null } | null;
+  v6: { subnet: Prefix; gateway: string } | null;
+  natOut: string | null;
+  upstream: string | null;
+  forwarding: boolean;
+  forwardingAll: boolean;
+  proxyArp: boolean;
+  proxyNdp: boolean;
+  /** neigh proxy_delay, 1/100 s */
+  proxyDelay: number;
+  tapMac: string | null;
+  /** where the network was defined, for messages */
+  origin: Origin;
+}
+
+export const hostsVms = (n: Network): boolean => n.role === 'vmc' || n.role === 'vmc+router';
+export const routes = (n: Network): boolean => n.role === 'router' || n.role === 'vmc+router';

@@ -1,0 +1,204 @@
+/**
+ * verify: raw sections → typed Network model, or every problem found at once. Pure.
+ */
+import { contains, overlaps, parseAddress, parsePrefix, reservedAddresses, type Family, type Prefix } from './addr.js';
+import { ifnameProblem, networkNameProblem, parseBool, parseMac, parseUint, tableNameProblem } from './names.js';
+import type { Network } from './network.js';
+import { InputError, InvalidInput, formatOrigin, type Origin } from '../config/errors.js';
+import type { RawNetwork, RawValue } from '../config/raw.js';
+import { keySpec, ROLES, type Role } from '../config/schema.js';
+
+/** Tables the kernel reserves: 0 unspec, 253 default, 254 main, 255 local. */
+const RESERVED_TABLES = new Set([0, 253, 254, 255]);
+const DEFAULT_PRIORITY = 10000;
+
+class Checker {
+  readonly problems: InputError[] = [];
+  constructor(private readonly raw: RawNetwork) {}
+
+  private origin(key: string): Origin {
+    return this.raw.values.get(key)?.origin ?? { ...this.raw.origin, key };
+  }
+  fail(key: string, message: string): void {
+    this.problems.push(new InputError(this.origin(key), message));
+  }
+  value(key: string): RawValue | undefined {
+    return this.raw.values.get(key);
+  }
+  has(key: string): boolean {
+    return this.raw.values.has(key);
+  }
+  required(key: string, why: string): string | null {
+    const v = this.value(key);
+    if (!v || v.value === '') {
+      this.fail(key, `is required ${why}`);
+      return null;
+    }
+    return v.value;
+  }
+  typed<T>(key: string, parse: (text: string) => T | null, expectation: string): T | null {
+    const v = this.value(key);
+    if (!v) return null;
+    const parsed = parse(v.value);
+    if (parsed === null) this.fail(key, `${JSON.stringify(v.value)} ${expectation}`);
+    return parsed;
+  }
+  ifname(key: string): string | null {
+    const v = this.value(key);
+    if (!v) return null;
+    const problem = ifnameProblem(v.value);
+    if (problem) {
+      this.fail(key, `${JSON.stringify(v.value)} ${problem}`);
+      return null;
+    }
+    return v.value;
+  }
+  prefix(key: string, family: Family): Prefix | null {
+    const v = this.value(key);
+    if (!v) return null;
+    const parsed = parsePrefix(v.value, family);
+    if (parsed && 'error' in parsed) {
+      this.fail(key, `${v.value} ${parsed.error}`);
+      return null;
+    }
+    if (!parsed) this.fail(key, `${JSON.stringify(v.value)} is not an IPv${family} prefix (ADDRESS/LENGTH)`);
+    else if (parsed.length === (family === 4 ? 32 : 128)) {
+      this.fail(key, `${v.value} is a single address; give the subnet of the VMs`);
+      return null;
+    }
+    return parsed;
+  }
+  hostIn(key: string, family: Family, subnet: Prefix | null): string | null {
+    const v = this.value(key);
+    if (!v) return null;
+    const parsed = parseAddress(v.value, family);
+    if (!parsed) {
+      this.fail(key, `${JSON.stringify(v.value)} is not an IPv${family} address`);
+      return null;
+    }
+    if (subnet) {
+      if (!contains(subnet, parsed.address)) this.fail(key, `${parsed.address} is outside ${subnet.cidr}`);
+      else if (reservedAddresses(subnet).includes(parsed.address)) this.fail(key, `${parsed.address} is the ${parsed.address === subnet.address ? 'network' : 'broadcast'} address of ${subnet.cidr}`);
+    }
+    return parsed.address;
+  }
+}
+
+function verifyOne(raw: RawNetwork): { network: Network | null; problems: InputError[] } {
+  const c = new Checker(raw);
+  const nameProblem = networkNameProblem(raw.name);
+  if (nameProblem) c.problems.push(new InputError(raw.origin, `network name ${JSON.stringify(raw.name)} ${nameProblem}`));
+
+  const roleText = c.required('role', `(one of ${ROLES.join(', ')})`);
+  const role = roleText === null ? null : (ROLES as readonly string[]).includes(roleText) ? (roleText as Role) : null;
+  if (roleText !== null && role === null) c.fail('role', `${JSON.stringify(roleText)} is not one of ${ROLES.join(', ')}`);
+  if (role) {
+    for (const [key] of raw.values) {
+      const spec = keySpec(key);
+      if (spec?.roles && !spec.roles.includes(role)) c.fail(key, `does not apply to role ${role} (only to ${spec.roles.join(', ')})`);
+    }
+  }
+  const vmc = role === 'vmc' || role === 'vmc+router';
+  const router = role === 'router' || role === 'vmc+router';
+
+  if (c.required('uplink', '(the interface that joins the nodes and the router)') === null) {
+    /* reported */
+  }
+  const uplink = c.ifname('uplink');
+
+  const table = vmc
+    ? c.has('table')
+      ? c.typed('table', (t) => { const n = parseUint(t, 1, 0xffffffff); return n !== null && !RESERVED_TABLES.has(n) ? n : null; }, 'is not a usable routing table id (1-4294967295; 253, 254 and 255 are the kernel\'s default, main and local)')
+      : (c.required('table', `for role ${role} (the routing table of the VM routes)`), null)
+    : null;
+  const tableName = c.value('table_name') ? c.value('table_name')!.value : null;
+  if (tableName !== null) {
+    const p = tableNameProblem(tableName);
+    if (p) c.fail('table_name', `${JSON.stringify(tableName)} ${p}`);
+  }
+  const mark = vmc ? (c.has('mark') ? c.typed('mark', (t) => parseUint(t, 1, 0xffffffff), 'is not a firewall mark (1-4294967295)') : table) : null;
+  const priority = c.has('priority') ? c.typed('priority', (t) => parseUint(t, 1, 32765), 'is not a rule priority that sorts before main (1-32765)') : DEFAULT_PRIORITY;
+
+  const subnet = c.prefix('subnet', 4);
+  const subnet6 = c.prefix('subnet6', 6);
+  if (!c.has('subnet') && !c.has('subnet6')) c.fail('subnet', 'or subnet6 is required (a network needs at least one address family)');
+  for (const [pfx, gw] of [['subnet', 'gateway'], ['subnet6', 'gateway6']] as const) {
+    if (c.has(pfx) && !c.has(gw)) c.fail(gw, `is required when ${pfx} is set`);
+    if (!c.has(pfx) && c.has(gw)) c.fail(gw, `needs ${pfx}`);
+  }
+  const gateway = c.hostIn('gateway', 4, subnet);
+  const gateway6 = c.hostIn('gateway6', 6, subnet6);
+  const arpIp = c.hostIn('arp_ip', 4, subnet);
+  if (c.has('arp_ip') && !c.has('subnet')) c.fail('arp_ip', 'needs subnet');
+  if (role === 'vmc' && c.has('subnet') && !c.has('arp_ip')) {
+    c.fail('arp_ip', 'is required for role vmc with an IPv4 subnet: the node has no address there, and the router will not answer ARP from a foreign source');
+  }
+  if (arpIp !== null && arpIp === gateway) c.fail('arp_ip', `must differ from gateway ${gateway}`);
+
+  const natOut = c.ifname('nat_out');
+  if (natOut !== null && !c.has('subnet')) c.fail('nat_out', 'needs an IPv4 subnet to masquerade');
+  const upstream = c.ifname('upstream') ?? natOut;
+  for (const key of ['nat_out', 'upstream'] as const) {
+    if (c.value(key)?.value === uplink && uplink !== null) c.fail(key, `must differ from uplink ${uplink}`);
+  }
+  const bool = (key: string, fallback: boolean) => (c.has(key) ? c.typed(key, parseBool, 'is not a boolean (yes/no)') ?? fallback : fallback);
+  const tapMac = c.typed('tap_mac', parseMac, 'is not a unicast MAC address (xx:xx:xx:xx:xx:xx)');
+  const proxyDelay = c.has('proxy_delay') ? c.typed('proxy_delay', (t) => parseUint(t, 0, 6000), 'is not a delay in 1/100 s (0-6000)') : 0;
+
+  const network: Network | null =
+    c.problems.length > 0 || role === null || uplink === null
+      ? null
+      : {
+          name: raw.name,
+          role,
+          uplink,
+          table,
+          tableName,
+          mark,
+          priority: priority ?? DEFAULT_PRIORITY,
+          v4: subnet && gateway ? { subnet, gateway, arpIp } : null,
+          v6: subnet6 && gateway6 ? { subnet: subnet6, gateway: gateway6 } : null,
+          natOut: router ? natOut : null,
+          upstream: router ? upstream : null,
+          forwarding: bool('forwarding', true),
+          forwardingAll: bool('forwarding_all', false),
+          proxyArp: vmc && bool('proxy_arp', true),
+          proxyNdp: vmc && bool('proxy_ndp', true),
+          proxyDelay: proxyDelay ?? 0,
+          tapMac,
+          origin: raw.origin,
+        };
+  return { network, problems: c.problems };
+}
+
+/** Checks that only make sense across networks: clashing tables and marks, overlapping subnets. */
+function crossCheck(networks: Network[], raws: Map<string, RawNetwork>): InputError[] {
+  const problems: InputError[] = [];
+  const at = (n: Network, key: string): Origin => raws.get(n.name)?.values.get(key)?.origin ?? { ...n.origin, key };
+  networks.forEach((n, i) => {
+    for (const earlier of networks.slice(0, i)) {
+      const where = `[network ${earlier.name}] (${formatOrigin(earlier.origin).split(': ')[0]})`;
+      if (n.table !== null && n.table === earlier.table) problems.push(new InputError(at(n, 'table'), `table ${n.table} is already used by ${where}`));
+      else if (n.mark !== null && n.mark === earlier.mark) problems.push(new InputError(at(n, 'mark'), `mark ${n.mark} is already used by ${where}`));
+      if (n.v4 && earlier.v4 && overlaps(n.v4.subnet, earlier.v4.subnet)) problems.push(new InputError(at(n, 'subnet'), `${n.v4.subnet.cidr} overlaps ${earlier.v4.subnet.cidr} of ${where}`));
+      if (n.v6 && earlier.v6 && overlaps(n.v6.subnet, earlier.v6.subnet)) problems.push(new InputError(at(n, 'subnet6'), `${n.v6.subnet.cidr} overlaps ${earlier.v6.subnet.cidr} of ${where}`));
+      if (n.uplink === earlier.uplink && n.v4?.arpIp && earlier.v4?.arpIp && n.v4.arpIp !== earlier.v4.arpIp) {
+        problems.push(new InputError(at(n, 'arp_ip'), `uplink ${n.uplink} already has arp_ip ${earlier.v4.arpIp} from ${where}; an uplink has one ARP source`));
+      }
+    }
+  });
+  return problems;
+}
+
+export function verifyNetworks(raws: RawNetwork[]): Network[] {
+  const problems: InputError[] = [];
+  const networks: Network[] = [];
+  for (const raw of raws) {
+    const result = verifyOne(raw);
+    problems.push(...result.problems);
+    if (result.network) networks.push(result.network);
+  }
+  if (problems.length === 0) problems.push(...crossCheck(networks, new Map(raws.map((r) => [r.name, r]))));
+  if (problems.length > 0) throw new InvalidInput(problems);
+  return networks;
+}

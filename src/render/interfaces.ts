@@ -1,0 +1,46 @@
+/**
+ * /etc/network/interfaces stanzas for the networks of a config, in two styles built from the same plan:
+ *  compact   `vmrouter-*` options; the installed ifupdown hooks apply the network (exact teardown, shared
+ *            objects counted, sysctls restored to their previous values);
+ *  expanded  plain `up`/`down` lines that need no vmrouter at runtime. `down` writes kernel defaults
+ *            back to sysctls and leaves shared objects (the vmrouter nft tables, node-wide IPv6
+ *            forwarding) in place, because plain lines cannot know whether another network uses them.
+ */
+import type { Network } from '../model/network.js';
+import { planNetwork } from '../features/routed.js';
+import { doArgv, undoArgv, type Step } from '../plan/step.js';
+import { networkOptions } from './options.js';
+import { shellLine } from './shell.js';
+import { renderTemplate } from './templates.js';
+
+export type StanzaStyle = 'compact' | 'expanded';
+
+export function renderInterfaces(networks: Network[], style: StanzaStyle, source: string): string {
+  const seen = new Set<string>();
+  const stanzas = networks.map((n) => {
+    const auto = !seen.has(n.uplink);
+    seen.add(n.uplink);
+    const steps: Step[] = style === 'expanded' ? planNetwork(n) : [];
+    return {
+      name: n.name,
+      role: n.role,
+      table: n.table,
+      uplink: n.uplink,
+      auto,
+      options: style === 'compact' ? networkOptions(n) : [],
+      up: steps.map((s) => ({ why: s.why, line: shellLine(doArgv(s)) })),
+      down: steps
+        .filter((s) => !s.shared)
+        .map(undoArgv)
+        .filter((argv): argv is string[] => argv !== null)
+        .reverse()
+        .map((argv) => ({ line: shellLine(argv) })),
+    };
+  });
+  return renderTemplate('interfaces', { expanded: style === 'expanded', source, stanzas });
+}
+
+export function renderRtTables(networks: Network[], source: string): string {
+  const tables = networks.filter((n) => n.table !== null && n.tableName).map((n) => ({ id: n.table, name: n.tableName }));
+  return renderTemplate('rt_tables', { source, tables });
+}

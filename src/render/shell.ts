@@ -1,0 +1,13 @@
+/**
+ * argv → one POSIX shell word list, for the places where a person or ifupdown reads commands as text
+ * (expanded stanzas, `vmrouter plan`). vmrouter itself never runs a shell.
+ */
+const PLAIN = /^[A-Za-z0-9_\/.:=@%+,-]+$/;
+
+export function shellWord(word: string): string {
+  return PLAIN.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function shellLine(argv: string[]): string {
+  return argv.map(shellWord).join(' ');
+}

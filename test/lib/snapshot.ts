@@ -1,0 +1,59 @@
+/**
+ * Kernel state of a namespace as text, for "down returns exactly the state before up": policy rules,
+ * every routing table, proxy neighbours, the whole nft ruleset (iptables-nft and arptables-nft live
+ * there too), addresses, link MACs and every IPv4/IPv6 conf and neigh sysctl.
+ */
+import { inNs } from './run.js';
+
+export interface SnapshotOptions {
+  /** devices re-created since the baseline (ifdown deletes VLAN devices): their MAC and link-local differ */
+  recreated?: string[];
+}
+
+const SYSCTL_DIRS = ['/proc/sys/net/ipv4/conf', '/proc/sys/net/ipv6/conf', '/proc/sys/net/ipv4/neigh', '/proc/sys/net/ipv6/neigh'];
+
+/**
+ * Operational state the kernel derives by itself and that changes as links come up (carrier, IPv6
+ * link-local addresses and their routes, DAD flags) is left out; so are counter values.
+ */
+const KERNEL_LINK_LOCAL = /(^|\s)(fe80[:/]|ff00::\/8|anycast fe80::)/;
+
+export async function snapshot(ns: string, opts: SnapshotOptions = {}): Promise<string> {
+  const sh = async (argv: string[]) => (await inNs(ns, argv)).stdout;
+  const lines = (text: string) => text.split('\n');
+  const sections: [string, string][] = [
+    ['ip -4 rule', await sh(['ip', '-4', 'rule', 'show'])],
+    ['ip -6 rule', await sh(['ip', '-6', 'rule', 'show'])],
+    ['ip -4 route', await sh(['ip', '-4', 'route', 'show', 'table', 'all'])],
+    ['ip -6 route', lines(await sh(['ip', '-6', 'route', 'show', 'table', 'all'])).filter((l) => !(KERNEL_LINK_LOCAL.test(l) && l.includes('proto kernel'))).map((l) => l.replace(/ linkdown/, '')).join('\n')],
+    ['ip neigh proxy', (await sh(['ip', 'neigh', 'show', 'proxy'])) + (await sh(['ip', '-6', 'neigh', 'show', 'proxy']))],
+    ['nft', (await sh(['nft', 'list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter')],
+    ['addresses', lines(await sh(['ip', '-o', 'addr', 'show'])).map((l) => l.replace(/^\d+:\s*/, '').replace(/\\.*$/, '').replace(/ tentative/, '')).filter((l) => !/inet6 fe80:/.test(l)).join('\n')],
+    ['links', lines(await sh(['ip', '-o', 'link', 'show'])).map(linkSummary).join('\n')],
+    ['sysctl', await sh(['sh', '-c', `for d in ${SYSCTL_DIRS.join(' ')}; do for f in "$d"/*/*; do [ -r "$f" ] && printf '%s %s\\n' "$f" "$(cat "$f" 2>/dev/null)"; done; done; cat /proc/sys/net/ipv4/ip_forward`])],
+  ];
+  const recreated = opts.recreated ?? [];
+  return sections
+    .map(([title, text]) => `== ${title}\n${text.trim()}\n`)
+    .join('')
+    .split('\n')
+    .map((l) => (recreated.some((d) => l.startsWith(`${d} `)) ? l.replace(/link\/ether \S+/, 'link/ether (re-created)') : l))
+    .join('\n');
+}
+
+/** name, MTU, MAC and admin state of a link; not carrier or operational state. */
+function linkSummary(line: string): string {
+  const m = /^\d+:\s*([^:@]+)[^<]*<([^>]*)>.*?mtu (\d+).*?link\/(\S+)(?: (\S+))?/.exec(line);
+  if (!m) return line;
+  const admin = m[2]!.split(',').includes('UP') ? 'up' : 'down';
+  return `${m[1]} ${admin} mtu ${m[3]} link/${m[4]} ${m[5] ?? ''}`.trim();
+}
+
+/** A readable diff of two snapshots: lines only in a, lines only in b. */
+export function snapshotDiff(a: string, b: string): string {
+  const la = a.split('\n');
+  const lb = b.split('\n');
+  const sa = new Set(la);
+  const sb = new Set(lb);
+  return [...la.filter((l) => !sb.has(l)).map((l) => `- ${l}`), ...lb.filter((l) => !sa.has(l)).map((l) => `+ ${l}`)].join('\n');
+}
