@@ -2,8 +2,9 @@
 import { DEFAULT_CONFIG, loadConfig } from '../config/load.js';
 import type { Network } from '../model/network.js';
 import { RealHost, type Host } from '../exec/host.js';
-import { LedgerStore } from '../exec/ledger.js';
+import { emptyLedger, LedgerStore, type Ledger } from '../exec/ledger.js';
 import { Runner } from '../exec/runner.js';
+import { computeTransaction } from '../exec/transaction.js';
 import { currentNetns, defaultStateDir } from '../exec/state-dir.js';
 import { renderTxPlan } from '../render/plan.js';
 import type { Operation } from './operations.js';
@@ -19,6 +20,8 @@ export interface RunOptions {
   dryRun?: boolean;
   /** with dryRun: as if vmrouter had applied nothing on this node */
   fromScratch?: boolean;
+  /** with dryRun: operations assumed done first, not printed (`plan down --from-scratch`) */
+  assumeDone?: Operation[];
 }
 
 export class Context {
@@ -58,12 +61,24 @@ export class Context {
     }
   }
 
+  /**
+   * Prints what the operations would run, each planned on the ledger the previous ones would leave
+   * (so objects shared by several networks are created once and removed with the last).
+   */
+  preview(ops: Operation[], opts: RunOptions): void {
+    let ledger: Ledger = opts.fromScratch ? emptyLedger(this.runner.store.netns) : this.runner.store.load();
+    const step = (op: Operation, print: boolean) => {
+      const tx = computeTransaction(ledger, op.owner, op.decide(ledger, 'preview'));
+      if (print) this.out(renderTxPlan(op.title, tx));
+      ledger = tx.commit(tx.actions.map(() => ({ status: 'done' })));
+    };
+    for (const op of opts.assumeDone ?? []) step(op, false);
+    for (const op of ops) step(op, true);
+  }
+
   async run(ops: Operation[], opts: RunOptions = {}): Promise<void> {
+    if (opts.dryRun) return this.preview(ops, opts);
     for (const op of ops) {
-      if (opts.dryRun) {
-        this.out(renderTxPlan(op.title, this.runner.preview(op.owner, (l) => op.decide(l, 'preview'), opts.fromScratch)));
-        continue;
-      }
       const report = await this.runner.transact(op.owner, (l) => op.decide(l, 'apply'));
       for (const w of report.warnings) this.err(`vmrouter: warning: ${w}\n`);
       if (this.globals.verbose) {

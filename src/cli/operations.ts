@@ -36,6 +36,15 @@ export function tapsBound(ledger: Ledger): TapBinding[] {
   return Object.values(ledger.owners).flatMap((e) => (e.kind === 'tap' ? [e.record] : []));
 }
 
+/** IFF_UP in /sys/class/net/DEV/flags */
+function isUp(host: Host, dev: string): boolean {
+  try {
+    return (Number(host.readLink(dev, 'flags')) & 1) === 1;
+  } catch {
+    return false;
+  }
+}
+
 function ifindex(host: Host, dev: string): number | undefined {
   try {
     return Number(host.readLink(dev, 'ifindex'));
@@ -52,6 +61,7 @@ export function networkUpOp(host: Host, n: Network, owner = networkOwner(n.name)
     decide: (ledger, mode) => {
       const index = ifindex(host, n.uplink);
       if (index === undefined && mode === 'apply') throw new UsageError(`uplink ${n.uplink} of network ${n.name} does not exist`);
+      if (mode === 'apply' && !isUp(host, n.uplink)) throw new UsageError(`uplink ${n.uplink} of network ${n.name} is down: bring it up first (ifup does)`);
       const previous = ledger.owners[owner];
       return { entry: { kind: 'network', record: n, ...(index !== undefined ? { ifindex: index } : {}) }, steps: planNetwork(n), replace: previous !== undefined && previous.ifindex !== index };
     },

@@ -50,7 +50,7 @@ export const NETWORK_KEYS: readonly KeySpec[] = [
   { key: 'nat_out', type: 'ifname', roles: ROUTER_ROLES, help: 'MASQUERADE IPv4 traffic from subnet leaving through this interface' },
   { key: 'upstream', type: 'ifname', roles: ROUTER_ROLES, default: 'nat_out', help: 'interface towards the internet; IPv4 forwarding is enabled on it so replies reach the VMs' },
   { key: 'forwarding', type: 'bool', default: 'yes', help: 'enable forwarding on the interfaces that need it (uplink, upstream, TAPs); IPv6 forwarding is always node-wide in Linux' },
-  { key: 'forwarding_all', type: 'bool', default: 'no', help: 'also set net.ipv4.conf.all.forwarding (restored on down)' },
+  { key: 'forwarding_all', type: 'bool', default: 'no', help: 'also set net.ipv4.conf.all.forwarding (the hooks restore it with the last network; expanded stanzas leave it on)' },
   { key: 'proxy_arp', type: 'bool', roles: VMC_ROLES, default: 'yes', help: 'answer ARP on the uplink for this node\'s VMs' },
   { key: 'proxy_ndp', type: 'bool', roles: VMC_ROLES, default: 'yes', help: 'answer Neighbour Solicitations on the uplink for this node\'s VMs' },
   { key: 'proxy_delay', type: 'centiseconds', roles: VMC_ROLES, default: '0', help: 'neigh proxy_delay on the uplink and TAPs, in 1/100 s; the kernel default of up to 0.8 s only slows a routed network' },

@@ -18,7 +18,7 @@ export interface Host {
   nft(lines: string[]): Promise<BatchResult>;
   readSysctl(path: string): string;
   writeSysctl(path: string, value: string): void;
-  readLink(dev: string, attribute: 'address' | 'ifindex'): string;
+  readLink(dev: string, attribute: 'address' | 'ifindex' | 'flags'): string;
   /** link-local IPv6 addresses of a device */
   linkLocals(dev: string): string[];
   sendFrame(dev: string, frame: Buffer): void;
@@ -58,7 +58,7 @@ export class RealHost implements Host {
     writeFileSync(`/proc/sys/${path}`, value);
   }
 
-  readLink(dev: string, attribute: 'address' | 'ifindex'): string {
+  readLink(dev: string, attribute: 'address' | 'ifindex' | 'flags'): string {
     assertSafeArgs([dev]);
     return readFileSync(`/sys/class/net/${dev}/${attribute}`, 'utf8').trim();
   }

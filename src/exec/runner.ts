@@ -7,8 +7,8 @@
 import type { AnnounceStep, HeldStep } from '../plan/step.js';
 import { arpAnnouncement, unsolicitedNa } from '../ndp/frames.js';
 import type { Host } from './host.js';
-import { emptyLedger, LedgerStore, type Ledger } from './ledger.js';
-import { computeTransaction, describe, type Action, type Desired, type Outcome, type TxPlan } from './transaction.js';
+import { LedgerStore, type Ledger } from './ledger.js';
+import { computeTransaction, describe, type Action, type Desired, type Outcome } from './transaction.js';
 
 /** "already there": the object exists and somebody else made it */
 const EXISTS = /File exists|already assigned|already exists/i;
@@ -89,12 +89,6 @@ export class Runner {
         warnings,
       };
     });
-  }
-
-  /** What `transact` would do now (or on a node where vmrouter has applied nothing), without doing it. */
-  preview(owner: string, decide: (ledger: Ledger) => Desired, fromScratch = false): TxPlan {
-    const ledger = fromScratch ? emptyLedger(this.store.netns) : this.store.load();
-    return computeTransaction(ledger, owner, decide(ledger));
   }
 
   /** Runs actions in order, batching consecutive ones of the same channel; stops at the first failure. */

@@ -3,8 +3,8 @@
  *  compact   `vmrouter-*` options; the installed ifupdown hooks apply the network (exact teardown, shared
  *            objects counted, sysctls restored to their previous values);
  *  expanded  plain `up`/`down` lines that need no vmrouter at runtime. `down` writes kernel defaults
- *            back to sysctls and leaves shared objects (the vmrouter nft tables, node-wide IPv6
- *            forwarding) in place, because plain lines cannot know whether another network uses them.
+ *            back to sysctls and leaves shared objects (the vmrouter nft tables, node-wide forwarding
+ *            settings) in place, because plain lines cannot know whether another network uses them.
  */
 import type { Network } from '../model/network.js';
 import { planNetwork } from '../features/routed.js';

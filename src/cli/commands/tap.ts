@@ -4,6 +4,7 @@ import { ifnameProblem } from '../../model/names.js';
 import { tapRequestFromFlags, tapRequestFromGanetiEnv, type TapFlags } from '../../model/tap-request.js';
 import type { Context } from '../context.js';
 import { tapDownOp, tapUpOp } from '../operations.js';
+import { requireDryRun } from './network.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -24,6 +25,7 @@ export function tapCommand(ctx: () => Context, planning: boolean): Command {
     .option('--ip6 <address>', 'IPv6 address of the VM (repeatable)', collect)
     .action(async (opts: TapOptions) => {
       const c = ctx();
+      requireDryRun(opts, planning);
       const fromFlags = opts.tap !== undefined || opts.network !== undefined || opts.ip !== undefined || opts.ip6 !== undefined;
       const req = fromFlags ? tapRequestFromFlags(opts) : tapRequestFromGanetiEnv(process.env);
       if (req === null) {
