@@ -75,11 +75,20 @@ export function loadIni(text: string, file: string): RawNetwork[] {
       problems.push(new InputError(origin, `duplicate key (first set on line ${previous.origin.line})`));
       return;
     }
-    const decoded = ini.decode(`v=${kv[2]!}`) as Record<string, unknown>;
-    const value = typeof decoded.v === 'string' ? decoded.v.trim() : '';
-    network.values.set(key, { value, origin });
+    network.values.set(key, { value: decodeValue(kv[2]!), origin });
   });
 
   if (problems.length > 0) throw new InvalidInput(problems);
   return networks;
+}
+
+/**
+ * One value as the `ini` package reads it (inline comments, quotes), kept as text: `ini` turns
+ * true/false/null into JSON values, and keeps the quotes of a quoted value followed by a comment.
+ */
+function decodeValue(text: string): string {
+  const decoded = (ini.decode(`v=${text}`) as Record<string, unknown>).v;
+  const value = decoded === undefined ? '' : String(decoded).trim();
+  const quoted = /^(["'])(.*)\1$/.exec(value);
+  return quoted ? quoted[2]! : value;
 }

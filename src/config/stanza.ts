@@ -51,11 +51,11 @@ export function readStanza(src: StanzaSource): StanzaNetwork | null {
     return v === undefined ? undefined : v.trim();
   };
 
+  if (get('vmrouter-uplink') !== undefined) throw new InvalidInput([new InputError(origin('vmrouter-uplink'), `is not an option: the uplink is the stanza's interface ${src.iface}`)]);
   const own = NETWORK_KEYS.filter((k) => k.key !== 'uplink' && get(`vmrouter-${k.key.replace(/_/g, '-')}`) !== undefined);
   const name = get('vmrouter-network');
   if (name !== undefined || own.length > 0) {
     if (name === undefined) throw new InvalidInput([new InputError(origin('vmrouter-network'), 'is required with vmrouter-* options (the name of the network)')]);
-    if (get('vmrouter-uplink') !== undefined) throw new InvalidInput([new InputError(origin('vmrouter-uplink'), `is not an option: the uplink is the stanza's interface ${src.iface}`)]);
     for (const k of own) {
       const option = `vmrouter-${k.key.replace(/_/g, '-')}`;
       values.set(k.key, { value: get(option)!, origin: origin(option) });
@@ -74,7 +74,7 @@ export function readStanza(src: StanzaSource): StanzaNetwork | null {
   for (const option of legacy) {
     const key = LEGACY_OPTIONS[option]![src.addrfam];
     let value = get(option)!;
-    if (option === 'ip-routing-table' && !/^[0-9]+$/.test(value)) {
+    if (option === 'ip-routing-table' && !/^([0-9]+|0x[0-9a-fA-F]+)$/.test(value)) {
       const id = src.tableIds?.get(value);
       if (id === undefined) {
         problems.push(new InputError(origin(option), `table ${JSON.stringify(value)} is not in /etc/iproute2/rt_tables or rt_tables.d`));

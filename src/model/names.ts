@@ -15,8 +15,8 @@ const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 export function ifnameProblem(name: string): string | null {
   if (name.length === 0) return 'is empty';
   if (Buffer.byteLength(name) > 15) return `is ${Buffer.byteLength(name)} bytes long; Linux interface names have at most 15`;
+  // (also refuses "." and "..", which Linux forbids: the first character must be a letter or digit)
   if (!IFNAME.test(name)) return 'is not a valid interface name (letters, digits and "_.-" only, starting with a letter or digit)';
-  if (name === '.' || name === '..') return 'is not a valid interface name';
   return null;
 }
 

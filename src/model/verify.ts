@@ -101,10 +101,7 @@ function verifyOne(raw: RawNetwork): { network: Network | null; problems: InputE
   const vmc = role === 'vmc' || role === 'vmc+router';
   const router = role === 'router' || role === 'vmc+router';
 
-  if (c.required('uplink', '(the interface that joins the nodes and the router)') === null) {
-    /* reported */
-  }
-  const uplink = c.ifname('uplink');
+  const uplink = c.required('uplink', '(the interface that joins the nodes and the router)') === null ? null : c.ifname('uplink');
 
   const table = vmc
     ? c.has('table')
@@ -142,6 +139,10 @@ function verifyOne(raw: RawNetwork): { network: Network | null; problems: InputE
     if (c.value(key)?.value === uplink && uplink !== null) c.fail(key, `must differ from uplink ${uplink}`);
   }
   const bool = (key: string, fallback: boolean) => (c.has(key) ? c.typed(key, parseBool, 'is not a boolean (yes/no)') ?? fallback : fallback);
+  const forwarding = bool('forwarding', true);
+  const forwardingAll = bool('forwarding_all', false);
+  const proxyArp = bool('proxy_arp', true);
+  const proxyNdp = bool('proxy_ndp', true);
   const tapMac = c.typed('tap_mac', parseMac, 'is not a unicast MAC address (xx:xx:xx:xx:xx:xx)');
   const proxyDelay = c.has('proxy_delay') ? c.typed('proxy_delay', (t) => parseUint(t, 0, 6000), 'is not a delay in 1/100 s (0-6000)') : 0;
 
@@ -160,10 +161,10 @@ function verifyOne(raw: RawNetwork): { network: Network | null; problems: InputE
           v6: subnet6 && gateway6 ? { subnet: subnet6, gateway: gateway6 } : null,
           natOut: router ? natOut : null,
           upstream: router ? upstream : null,
-          forwarding: bool('forwarding', true),
-          forwardingAll: bool('forwarding_all', false),
-          proxyArp: vmc && bool('proxy_arp', true),
-          proxyNdp: vmc && bool('proxy_ndp', true),
+          forwarding,
+          forwardingAll,
+          proxyArp: vmc && proxyArp,
+          proxyNdp: vmc && proxyNdp,
           proxyDelay: proxyDelay ?? 0,
           tapMac,
           origin: raw.origin,

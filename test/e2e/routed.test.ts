@@ -3,9 +3,9 @@
  * by `vmrouter generate` stanzas and real ifup/ifdown, VMs bound with `vmrouter tap up` (flags and
  * Ganeti's environment), IPv4 and IPv6. Every reachability claim is checked where the packet lands.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { Lab, ifupdown } from '../lib/netns.js';
-import { arpRequestsHeard, echoesSeen, installProbe } from '../lib/probe.js';
+import { arpRequestsHeard, echoesSeen, installProbe, reaches } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
 import {
@@ -111,12 +111,6 @@ t.test('tap up binds VMs from flags and from the Ganeti environment', async (t) 
   for (const ns of [l.router, l.inet, ...Object.values(l.vms)]) await installProbe(ns);
 });
 
-/** ping from `from` to `dst` (from `src` when given); assert the echo request arrived at `at` from `expectSrc`. */
-async function reaches(t: Test, what: string, from: string, dst: string, at: string, expectSrc: string, src?: string): Promise<void> {
-  const before = await echoesSeen(at, expectSrc, dst);
-  t.ok(await ping(from, dst, src ? ['-I', src] : []), `${what}: ping answered`);
-  t.ok((await echoesSeen(at, expectSrc, dst)) - before >= 2, `${what}: ${at} received the echo requests from ${expectSrc}`);
-}
 
 t.test('IPv4 reachability', async (t) => {
   const [vm1, vm2, vm3] = [l.vms.tap1!, l.vms.tap2!, l.vms.tap3!];

@@ -4,9 +4,9 @@
  * reaches local and remote VMs (`ip rule to SUBNET`). Its uplink is a plain interface (eth1), which
  * ifdown does not delete, so the comparison after ifdown covers the uplink's own settings too.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { Lab, ifupdown } from '../lib/netns.js';
-import { echoesSeen, installProbe, removeProbe } from '../lib/probe.js';
+import { echoesSeen, installProbe, reaches, removeProbe } from '../lib/probe.js';
 import { inNs, run } from '../lib/run.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
 import { configureNode, configureVm, INET, INET6, ping } from '../lib/topology.js';
@@ -28,6 +28,7 @@ gateway = 192.0.2.1
 subnet6 = 2001:db8::/64
 gateway6 = 2001:db8::1
 nat_out = eth0
+tap_mac = cc:47:52:4e:45:54
 `;
 const nConf = `
 [network public]
@@ -74,11 +75,6 @@ t.before(async () => {
 });
 t.teardown(() => lab.cleanup());
 
-async function reaches(t: Test, what: string, from: string, dst: string, at: string, expectSrc: string, src?: string): Promise<void> {
-  const before = await echoesSeen(at, expectSrc, dst);
-  t.ok(await ping(from, dst, src ? ['-I', src] : []), `${what}: answered`);
-  t.ok((await echoesSeen(at, expectSrc, dst)) - before >= 2, `${what}: ${at} received it from ${expectSrc}`);
-}
 
 t.test('ifup, tap up', async (t) => {
   await ifupdown(vr, 'ifup', 'eth1');
@@ -94,6 +90,13 @@ t.test('ifup, tap up', async (t) => {
   await configureVm({ ns: vmA, ips: ['192.0.2.10'], ip6s: ['2001:db8::a'], gw6: 'gateway6' }, vr, 'tapA');
   await configureVm({ ns: vmB, ips: ['192.0.2.20'], ip6s: ['2001:db8::b'], gw6: 'tap' }, n, 'tapB');
   for (const ns of [vr, inet, vmA, vmB]) await installProbe(ns);
+});
+
+t.test('the VM sees the constant gateway MAC (tap_mac)', async (t) => {
+  t.ok(await ping(vmA, '192.0.2.1'), 'VM → gateway');
+  t.ok(await ping(vmA, '2001:db8::1'), 'VM → gateway6');
+  t.match((await inNs(vmA, ['ip', 'neigh', 'show', '192.0.2.1'])).stdout, /lladdr cc:47:52:4e:45:54/, 'the gateway is at tap_mac');
+  t.match((await inNs(vmA, ['ip', '-6', 'neigh', 'show', '2001:db8::1'])).stdout, /lladdr cc:47:52:4e:45:54/, 'gateway6 is at tap_mac');
 });
 
 t.test('host → VM works in the VMC+router role', async (t) => {

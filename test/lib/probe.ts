@@ -3,7 +3,9 @@
  * the ICMP echo requests arriving at that host before any other hook (priority -300), and the ARP
  * requests it hears (sender MAC, sender IP). Tests assert on these, not on ping's exit code alone.
  */
+import type { Test } from 'tap';
 import { inNs } from './run.js';
+import { ping } from './topology.js';
 
 const PROBE = `
 table inet probe {
@@ -54,4 +56,11 @@ export async function echoesSeen(ns: string, src: string, dst: string): Promise<
 /** ARP requests heard in `ns`: "mac > ip" → count. */
 export async function arpRequestsHeard(ns: string): Promise<Map<string, number>> {
   return entries(ns, 'arp', 'req');
+}
+
+/** Pings `dst` from `from` (from source `src` when given) and asserts the echo requests arrived at `at` from `expectSrc`. */
+export async function reaches(t: Test, what: string, from: string, dst: string, at: string, expectSrc: string, src?: string): Promise<void> {
+  const before = await echoesSeen(at, expectSrc, dst);
+  t.ok(await ping(from, dst, src ? ['-I', src] : []), `${what}: answered`);
+  t.ok((await echoesSeen(at, expectSrc, dst)) - before >= 2, `${what}: ${at} received the echo requests from ${expectSrc}`);
 }

@@ -1,0 +1,236 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import type { BatchResult, Host } from '../../src/exec/host.js';
+import { LedgerStore, type Ledger } from '../../src/exec/ledger.js';
+import { Runner, StepFailed } from '../../src/exec/runner.js';
+import type { Desired } from '../../src/exec/transaction.js';
+import { element, INET_TABLE } from '../../src/features/nft-skeleton.js';
+import { arpAnnouncement } from '../../src/ndp/frames.js';
+import { announce, ip, sysctl, type Step } from '../../src/plan/step.js';
+
+interface Failure {
+  /** matched against each line (ip: args joined by spaces; nft: the line; sysctl: the path) */
+  line: RegExp;
+  message: string;
+  /** sysctl writes: throw an error with this code */
+  code?: string;
+}
+
+/** A host that records every call as text and fails the lines it is told to fail. */
+class FakeHost implements Host {
+  readonly calls: string[] = [];
+  readonly sysctls = new Map<string, string>();
+  readonly frames: { dev: string; frame: Buffer }[] = [];
+  failures: Failure[] = [];
+
+  private fail(text: string): Failure | undefined {
+    return this.failures.find((f) => f.line.test(text));
+  }
+  async ipBatch(family: 0 | 4 | 6, lines: string[][]): Promise<BatchResult> {
+    this.calls.push(`ip${family ? ` -${family}` : ''} -batch: ${lines.map((l) => l.join(' ')).join(' | ')}`);
+    for (const [index, l] of lines.entries()) {
+      const f = this.fail(l.join(' '));
+      if (f) return { ok: false, index, message: f.message };
+    }
+    return { ok: true };
+  }
+  async nft(lines: string[]): Promise<BatchResult> {
+    this.calls.push(`nft: ${lines.join(' | ')}`);
+    for (const [index, l] of lines.entries()) {
+      const f = this.fail(l);
+      if (f) return { ok: false, index, message: f.message };
+    }
+    return { ok: true };
+  }
+  readSysctl(path: string): string {
+    this.calls.push(`read ${path}`);
+    return this.sysctls.get(path) ?? '0';
+  }
+  writeSysctl(path: string, value: string): void {
+    this.calls.push(`write ${path}=${value}`);
+    const f = this.fail(path);
+    if (f) throw Object.assign(new Error(f.message), f.code ? { code: f.code } : {});
+    this.sysctls.set(path, value);
+  }
+  readLink(dev: string, attribute: 'address' | 'ifindex' | 'flags'): string {
+    return attribute === 'address' ? '52:54:00:aa:bb:cc' : dev === 'eth0' ? '2' : '9';
+  }
+  linkLocals(): string[] {
+    return [];
+  }
+  sendFrame(dev: string, frame: Buffer): void {
+    this.frames.push({ dev, frame });
+  }
+}
+
+/** A runner on a fake host with its ledger in a fresh temporary directory. */
+function setup(t: Test): { host: FakeHost; runner: Runner; store: LedgerStore; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'vmrouter-runner-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const host = new FakeHost();
+  const store = new LedgerStore(dir, { name: null, inode: 1 });
+  return { host, runner: new Runner(host, store), store, dir };
+}
+
+const want = (tap: string, steps: Step[]): Desired => ({ entry: { kind: 'tap', record: { network: 'public', tap, mac: null, ips: [], ip6s: [] } }, steps });
+const release = (): Desired => null;
+
+const route = (addr: string, extra: { exclusive?: boolean } = {}) =>
+  ip(4, ['route', 'add', `${addr}/32`, 'dev', 'tap1', 'table', '222'], ['route', 'del', `${addr}/32`, 'dev', 'tap1', 'table', '222'], `${addr} lives behind tap1`, extra);
+const route6 = (addr: string) => ip(6, ['route', 'add', `${addr}/128`, 'dev', 'tap1', 'table', '222'], ['route', 'del', `${addr}/128`, 'dev', 'tap1', 'table', '222'], `${addr} lives behind tap1`);
+const vm4 = (addr: string) => element(INET_TABLE, 'vm4', `"tap1" . ${addr}`, null, `tap1 may send from ${addr}`);
+const proxyArp = sysctl('net/ipv4/conf/tap1/proxy_arp', '1', '0', 'proxy ARP');
+const delay = sysctl('net/ipv4/neigh/tap1/proxy_delay', '0', '80', 'no delay');
+const keysOf = (l: Ledger, owner: string): string[] | undefined => l.owners[owner]?.keys;
+
+async function failure(p: Promise<unknown>): Promise<StepFailed> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof StepFailed) return e;
+    throw e;
+  }
+  throw new Error('the transaction succeeded');
+}
+
+t.test('consecutive ip steps of one family share one ip -batch', async (t) => {
+  const { host, runner } = setup(t);
+  const link = ip(0, ['link', 'set', 'dev', 'tap1', 'up'], null, 'up');
+  const report = await runner.transact('tap:tap1', () =>
+    want('tap1', [route('192.0.2.11'), route('192.0.2.12'), route6('2001:db8::11'), route6('2001:db8::12'), route('192.0.2.13'), proxyArp, link]),
+  );
+  t.strictSame(host.calls, [
+    'ip -4 -batch: route add 192.0.2.11/32 dev tap1 table 222 | route add 192.0.2.12/32 dev tap1 table 222',
+    'ip -6 -batch: route add 2001:db8::11/128 dev tap1 table 222 | route add 2001:db8::12/128 dev tap1 table 222',
+    'ip -4 -batch: route add 192.0.2.13/32 dev tap1 table 222',
+    'read net/ipv4/conf/tap1/proxy_arp',
+    'write net/ipv4/conf/tap1/proxy_arp=1',
+    'ip -batch: link set dev tap1 up',
+  ]);
+  t.strictSame(report, { created: 7, removed: 0, untouched: 0, warnings: [] });
+});
+
+t.test('nft additions and removals never share one nft call', async (t) => {
+  const { host, runner } = setup(t);
+  await runner.transact('tap:tap1', () => want('tap1', [vm4('192.0.2.11'), vm4('192.0.2.12')]));
+  await runner.transact('tap:tap1', () => want('tap1', [vm4('192.0.2.13'), vm4('192.0.2.14')]));
+  t.strictSame(host.calls, [
+    'nft: add element inet vmrouter vm4 { "tap1" . 192.0.2.11 } | add element inet vmrouter vm4 { "tap1" . 192.0.2.12 }',
+    'nft: delete element inet vmrouter vm4 { "tap1" . 192.0.2.12 } | delete element inet vmrouter vm4 { "tap1" . 192.0.2.11 }',
+    'nft: add element inet vmrouter vm4 { "tap1" . 192.0.2.13 } | add element inet vmrouter vm4 { "tap1" . 192.0.2.14 }',
+  ]);
+});
+
+t.test("'File exists' on a do: somebody else's object, not recorded", async (t) => {
+  const { host, runner, store } = setup(t);
+  host.failures = [{ line: /192\.0\.2\.12\//, message: 'RTNETLINK answers: File exists' }];
+  const report = await runner.transact('tap:tap1', () => want('tap1', [route('192.0.2.11'), route('192.0.2.12'), route('192.0.2.13')]));
+  t.strictSame(host.calls, [
+    'ip -4 -batch: route add 192.0.2.11/32 dev tap1 table 222 | route add 192.0.2.12/32 dev tap1 table 222 | route add 192.0.2.13/32 dev tap1 table 222',
+    'ip -4 -batch: route add 192.0.2.13/32 dev tap1 table 222',
+  ], 'the batch resumes after the existing object');
+  t.strictSame(report, { created: 2, removed: 0, untouched: 1, warnings: [] });
+  t.strictSame(keysOf(store.load(), 'tap:tap1'), [route('192.0.2.11').key, route('192.0.2.13').key]);
+  t.strictSame(Object.keys(store.load().objects), [route('192.0.2.11').key, route('192.0.2.13').key]);
+});
+
+t.test("'File exists' on an exclusive ip step fails the transaction", async (t) => {
+  const { host, runner, store, dir } = setup(t);
+  host.failures = [{ line: /192\.0\.2\.12\//, message: 'RTNETLINK answers: File exists' }];
+  const e = await failure(runner.transact('tap:tap1', () => want('tap1', [route('192.0.2.11'), route('192.0.2.12', { exclusive: true }), route('192.0.2.13')])));
+  t.equal(e.message, 'ip -4 route add 192.0.2.12/32 dev tap1 table 222 failed: RTNETLINK answers: File exists (192.0.2.12 lives behind tap1)\nnothing was changed: the transaction was rolled back');
+  t.strictSame(host.calls, [
+    'ip -4 -batch: route add 192.0.2.11/32 dev tap1 table 222 | route add 192.0.2.12/32 dev tap1 table 222 | route add 192.0.2.13/32 dev tap1 table 222',
+    'ip -4 -batch: route del 192.0.2.11/32 dev tap1 table 222',
+  ]);
+  t.strictSame(readdirSync(dir), [], 'no ledger written');
+  t.strictSame(store.load().owners, {});
+});
+
+t.test('a failure at step k undoes steps 0..k-1 in reverse and leaves the ledger alone', async (t) => {
+  const { host, runner, store } = setup(t);
+  await runner.transact('tap:tap2', () => want('tap2', [sysctl('net/ipv4/conf/tap2/proxy_arp', '1', '0', 'other')]));
+  const before = readFileSync(store.file, 'utf8');
+  host.calls.length = 0;
+  host.sysctls.set('net/ipv4/neigh/tap1/proxy_delay', '80');
+  host.failures = [{ line: /192\.0\.2\.11 \}/, message: 'Error: Could not process rule: No such file or directory' }];
+
+  const e = await failure(runner.transact('tap:tap1', () => want('tap1', [delay, proxyArp, route('192.0.2.11'), route('192.0.2.12'), vm4('192.0.2.11'), route6('2001:db8::11')])));
+  t.strictSame(host.calls, [
+    'read net/ipv4/neigh/tap1/proxy_delay',
+    'write net/ipv4/neigh/tap1/proxy_delay=0',
+    'read net/ipv4/conf/tap1/proxy_arp',
+    'write net/ipv4/conf/tap1/proxy_arp=1',
+    'ip -4 -batch: route add 192.0.2.11/32 dev tap1 table 222 | route add 192.0.2.12/32 dev tap1 table 222',
+    'nft: add element inet vmrouter vm4 { "tap1" . 192.0.2.11 }',
+    // rollback, newest first
+    'ip -4 -batch: route del 192.0.2.12/32 dev tap1 table 222 | route del 192.0.2.11/32 dev tap1 table 222',
+    'write net/ipv4/conf/tap1/proxy_arp=0',
+    'write net/ipv4/neigh/tap1/proxy_delay=80',
+  ]);
+  t.equal(e.message, 'nft add element inet vmrouter vm4 { "tap1" . 192.0.2.11 } failed: nft: Error: Could not process rule: No such file or directory (tap1 may send from 192.0.2.11)\nnothing was changed: the transaction was rolled back');
+  t.strictSame(e.rollbackProblems, []);
+  t.equal(readFileSync(store.file, 'utf8'), before, 'ledger file unchanged');
+  t.strictSame(readdirSync(store.dir), ['ledger.json'], 'no temporary file or lock left behind');
+});
+
+t.test('an incomplete rollback is reported', async (t) => {
+  const { host, runner } = setup(t);
+  host.failures = [
+    { line: /192\.0\.2\.12\//, message: 'RTNETLINK answers: Network is unreachable' },
+    { line: /^route del 192\.0\.2\.11\//, message: 'RTNETLINK answers: Operation not permitted' },
+  ];
+  const e = await failure(runner.transact('tap:tap1', () => want('tap1', [proxyArp, route('192.0.2.11'), route('192.0.2.12')])));
+  t.strictSame(e.rollbackProblems, ['ip -4 route add 192.0.2.11/32 dev tap1 table 222: RTNETLINK answers: Operation not permitted']);
+  t.equal(
+    e.message,
+    'ip -4 route add 192.0.2.12/32 dev tap1 table 222 failed: RTNETLINK answers: Network is unreachable (192.0.2.12 lives behind tap1)\nrollback was incomplete:\n  ip -4 route add 192.0.2.11/32 dev tap1 table 222: RTNETLINK answers: Operation not permitted',
+  );
+  t.equal(host.calls.at(-1), 'write net/ipv4/conf/tap1/proxy_arp=0', 'the rest of the rollback still ran');
+});
+
+t.test("'No such process' and 'Cannot find device' on an undo count as gone", async (t) => {
+  const { host, runner, store } = setup(t);
+  await runner.transact('tap:tap1', () => want('tap1', [proxyArp, route('192.0.2.11'), route('192.0.2.12'), route('192.0.2.13')]));
+  host.calls.length = 0;
+  host.failures = [
+    { line: /^route del 192\.0\.2\.13\//, message: 'RTNETLINK answers: No such process' },
+    { line: /^route del 192\.0\.2\.12\//, message: 'Cannot find device "tap1"' },
+    { line: /tap1\/proxy_arp/, message: "ENOENT: no such file or directory, open '/proc/sys/net/ipv4/conf/tap1/proxy_arp'", code: 'ENOENT' },
+  ];
+  const report = await runner.transact('tap:tap1', release);
+  t.strictSame(host.calls, [
+    'ip -4 -batch: route del 192.0.2.13/32 dev tap1 table 222 | route del 192.0.2.12/32 dev tap1 table 222 | route del 192.0.2.11/32 dev tap1 table 222',
+    'ip -4 -batch: route del 192.0.2.12/32 dev tap1 table 222 | route del 192.0.2.11/32 dev tap1 table 222',
+    'ip -4 -batch: route del 192.0.2.11/32 dev tap1 table 222',
+    'write net/ipv4/conf/tap1/proxy_arp=0',
+  ]);
+  t.strictSame(report, { created: 0, removed: 1, untouched: 3, warnings: [] });
+  t.strictSame(store.load(), { version: 1, netns: { name: null, inode: 1 }, objects: {}, owners: {} });
+});
+
+t.test('sysctl values are recorded and written back on release', async (t) => {
+  const { host, runner, store } = setup(t);
+  host.sysctls.set('net/ipv4/neigh/tap1/proxy_delay', '80');
+  host.sysctls.set('net/ipv4/conf/tap1/proxy_arp', '1');
+  await runner.transact('tap:tap1', () => want('tap1', [delay, proxyArp]));
+  t.strictSame(host.calls, ['read net/ipv4/neigh/tap1/proxy_delay', 'write net/ipv4/neigh/tap1/proxy_delay=0', 'read net/ipv4/conf/tap1/proxy_arp'], 'a value already set is not written');
+  t.equal(store.load().objects[delay.key]!.restore, '80');
+  t.equal(store.load().objects[proxyArp.key]!.restore, '1');
+  host.calls.length = 0;
+  host.sysctls.set('net/ipv4/conf/tap1/proxy_arp', '1');
+  await runner.transact('tap:tap1', release);
+  t.strictSame(host.calls, ['write net/ipv4/conf/tap1/proxy_arp=1', 'write net/ipv4/neigh/tap1/proxy_delay=80']);
+  t.equal(host.sysctls.get('net/ipv4/neigh/tap1/proxy_delay'), '80');
+});
+
+t.test('announcements are sent after the commit; failures are warnings', async (t) => {
+  const { host, runner } = setup(t);
+  const report = await runner.transact('tap:tap1', () =>
+    want('tap1', [route('192.0.2.11'), announce(4, 'eth0', '192.0.2.11', 'garp'), announce(6, 'eth0', '2001:db8::11', 'na')]),
+  );
+  t.strictSame(host.frames, [{ dev: 'eth0', frame: arpAnnouncement('52:54:00:aa:bb:cc', '192.0.2.11') }]);
+  t.strictSame(report.warnings, ['could not announce 2001:db8::11 on eth0: eth0 has no IPv6 link-local address']);
+});
