@@ -6,8 +6,6 @@ import type { Context } from '../context.js';
 import { tapDownOp, tapUpOp } from '../operations.js';
 import { requireDryRun } from './network.js';
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
 interface TapOptions extends TapFlags {
   dryRun?: boolean;
   fromScratch?: boolean;
@@ -21,8 +19,8 @@ export function tapCommand(ctx: () => Context, planning: boolean): Command {
     .option('--network <name>', 'network of the NIC')
     .option('--tap <iface>', 'the TAP (host side of the NIC)')
     .option('--mac <mac>', 'MAC of the VM (gives the EUI-64 IPv6 address when no --ip6 is given)')
-    .option('--ip <address>', 'IPv4 address of the VM (repeatable)', collect)
-    .option('--ip6 <address>', 'IPv6 address of the VM (repeatable)', collect)
+    .option('--ip <address...>', 'IPv4 addresses of the VM (several after one flag, or the flag repeated)')
+    .option('--ip6 <address...>', 'IPv6 addresses of the VM')
     .action(async (opts: TapOptions) => {
       const c = ctx();
       requireDryRun(opts, planning);
