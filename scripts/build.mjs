@@ -13,13 +13,15 @@ const templates = Object.fromEntries(
 );
 
 mkdirSync('dist', { recursive: true });
-await build({
+const result = await build({
   entryPoints: ['src/main.ts'],
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  outfile: 'dist/vmrouter.cjs',
+  outfile: 'dist/vmrouter',
+  banner: { js: '#!/usr/bin/env node' },
+  metafile: true,
   legalComments: 'none',
   logLevel: 'warning',
   define: { VMROUTER_VERSION: JSON.stringify(version), VMROUTER_TEMPLATES: JSON.stringify(templates) },
@@ -28,6 +30,8 @@ await build({
 execFileSync('npx', ['--no-install', 'node-gyp', 'rebuild', '--silent', '--nodedir=/usr'], { stdio: ['ignore', 'ignore', 'inherit'] });
 copyFileSync('build/Release/vmrouter_packet.node', 'dist/vmrouter_packet.node');
 
-writeFileSync('dist/vmrouter', `#!/bin/sh\n# development launcher; the .deb installs a single executable instead\nexec node "$(dirname "$(readlink -f "$0")")/vmrouter.cjs" "$@"\n`);
+// dist/vmrouter is CommonJS without an extension; this keeps the repository's "type": "module" off it
+writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
+writeFileSync('dist/meta.json', JSON.stringify(result.metafile));
 chmodSync('dist/vmrouter', 0o755);
 console.log(`built dist/vmrouter ${version}`);

@@ -3,7 +3,7 @@ import { DEFAULT_CONFIG, loadConfig } from '../config/load.js';
 import type { Network } from '../model/network.js';
 import { RealHost, type Host } from '../exec/host.js';
 import { emptyLedger, LedgerStore, type Ledger } from '../exec/ledger.js';
-import { Runner } from '../exec/runner.js';
+import { batchOrder, Runner } from '../exec/runner.js';
 import { computeTransaction } from '../exec/transaction.js';
 import { currentNetns, defaultStateDir } from '../exec/state-dir.js';
 import { renderTxPlan } from '../render/plan.js';
@@ -66,20 +66,20 @@ export class Context {
    * (so objects shared by several networks are created once and removed with the last).
    */
   preview(ops: Operation[], opts: RunOptions): void {
-    let ledger: Ledger = opts.fromScratch ? emptyLedger(this.runner.store.netns) : this.runner.store.load();
-    const step = (op: Operation, print: boolean) => {
-      const tx = computeTransaction(ledger, op.owner, op.decide(ledger, 'preview'));
-      if (print) this.out(renderTxPlan(op.title, tx));
-      ledger = tx.commit(tx.actions.map(() => ({ status: 'done' })));
-    };
-    for (const op of opts.assumeDone ?? []) step(op, false);
-    for (const op of ops) step(op, true);
+    const ledger: Ledger = opts.fromScratch ? emptyLedger(this.runner.store.netns) : this.runner.store.load('all');
+    for (const op of opts.assumeDone ?? []) for (const d of op.decide(ledger, 'preview')) computeTransaction(ledger, d.owner, d.desired);
+    for (const op of ops) {
+      const txs = op.decide(ledger, 'preview').map((d) => computeTransaction(ledger, d.owner, d.desired));
+      const actions = txs.length === 1 ? txs[0]!.actions : batchOrder(txs).map((x) => x.a);
+      this.out(renderTxPlan(op.title, { actions, announces: txs.flatMap((tx) => tx.announces) }));
+      for (const c of txs.flatMap((tx) => tx.conflicts)) this.out(`# conflict, would fail: ${c}\n`);
+    }
   }
 
   async run(ops: Operation[], opts: RunOptions = {}): Promise<void> {
     if (opts.dryRun) return this.preview(ops, opts);
     for (const op of ops) {
-      const report = await this.runner.transact(op.owner, (l) => op.decide(l, 'apply'));
+      const report = await this.runner.transactMany((l) => op.decide(l, 'apply'), op.scope);
       for (const w of report.warnings) this.err(`vmrouter: warning: ${w}\n`);
       if (this.globals.verbose) {
         this.err(`vmrouter: ${op.title}: ${report.created} created, ${report.removed} removed${report.untouched ? `, ${report.untouched} left alone (not vmrouter's, or already gone)` : ''}\n`);

@@ -4,10 +4,17 @@
  * environment that ifupdown and hypervisors fill in, and error texts are matched in English.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { execa } from 'execa';
+import type { execa as Execa } from 'execa';
 import { loadPacketAddon } from '../native/packet.js';
 
 const CHILD_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+
+/** execa, loaded on first use: commands that run nothing (check, status, --version) start faster. */
+let execaFn: typeof Execa | null = null;
+async function run(file: string, args: string[], input: string) {
+  execaFn ??= (await import('execa')).execa;
+  return execaFn(file, args, { input, reject: false, env: CHILD_ENV, extendEnv: false });
+}
 
 export type BatchResult = { ok: true } | { ok: false; index: number | null; message: string };
 
@@ -35,7 +42,7 @@ export class RealHost implements Host {
   async ipBatch(family: 0 | 4 | 6, lines: string[][]): Promise<BatchResult> {
     lines.forEach(assertSafeArgs);
     const argv = [...(family ? [`-${family}`] : []), '-batch', '-'];
-    const r = await execa('ip', argv, { input: lines.map((l) => l.join(' ')).join('\n') + '\n', reject: false, env: CHILD_ENV, extendEnv: false });
+    const r = await run('ip', argv, lines.map((l) => l.join(' ')).join('\n') + '\n');
     if (r.exitCode === 0) return { ok: true };
     const failed = /Command failed -:(\d+)/.exec(r.stderr);
     const message = r.stderr.replace(/Command failed -:\d+\s*/g, '').trim() || `ip exited with ${r.exitCode}`;
@@ -43,7 +50,7 @@ export class RealHost implements Host {
   }
 
   async nft(lines: string[]): Promise<BatchResult> {
-    const r = await execa('nft', ['-f', '-'], { input: lines.join('\n') + '\n', reject: false, env: CHILD_ENV, extendEnv: false });
+    const r = await run('nft', ['-f', '-'], lines.join('\n') + '\n');
     if (r.exitCode === 0) return { ok: true };
     const at = /\/dev\/stdin:(\d+):/.exec(r.stderr);
     const message = (r.stderr.split('\n').find((l) => l.includes('Error:')) ?? r.stderr).replace(/^.*?Error:\s*/, '').trim() || `nft exited with ${r.exitCode}`;

@@ -2,8 +2,13 @@
  * The ledger: every kernel object and setting vmrouter created, who holds it, and what it replaced.
  * `down` removes exactly what the ledger says `up` added (not what the config says now), so editing
  * vmrouter.conf between ifup and ifdown never leaves anything behind.
+ *
+ * On disk, per network namespace: `ledger.json` holds the owners index (every network and TAP with
+ * its record), the networks' objects and the shared ones; each TAP's own objects are in
+ * `owners/tap_NAME.json`. So binding one VM reads and writes a few kilobytes however many VMs the
+ * node carries, and a crash can only lose the file being renamed into place.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { TapBinding } from '../model/binding.js';
@@ -11,75 +16,180 @@ import type { Network } from '../model/network.js';
 import type { HeldStep } from '../plan/step.js';
 import type { NetnsIdentity } from './state-dir.js';
 
+export const MAIN = 'main';
+
 export interface LedgerObject {
   step: HeldStep;
   /** owners that need it, in the order they acquired it */
   holders: string[];
   /** the value a sysctl or MAC had before vmrouter set it */
   restore?: string;
+  /** which file keeps it: MAIN or the TAP owner whose alone it is */
+  home: string;
+  /** for a table: its incarnation; for an element: the incarnation of its table it was added to */
+  generation?: number;
 }
 
 /** `ifindex` of the owner's device when it was applied: a re-created device starts from scratch. */
-export type OwnerEntry =
-  | { kind: 'network'; keys: string[]; record: Network; since: string; ifindex?: number }
-  | { kind: 'tap'; keys: string[]; record: TapBinding; since: string; ifindex?: number };
+export type OwnerEntry = (
+  | { kind: 'network'; record: Network }
+  | { kind: 'tap'; record: TapBinding }
+) & {
+  since: string;
+  ifindex?: number;
+  /** keys of the objects it holds, in acquisition order; absent when its file was not loaded */
+  keys?: string[];
+};
 
 export interface Ledger {
-  version: 1;
+  version: 2;
   netns: NetnsIdentity;
+  /** counter for table incarnations */
+  generation: number;
   objects: Record<string, LedgerObject>;
   owners: Record<string, OwnerEntry>;
 }
 
 export const networkOwner = (name: string): string => `network:${name}`;
 export const tapOwner = (tap: string): string => `tap:${tap}`;
+const ownerFile = (owner: string): string => `${owner.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`;
 
 export function emptyLedger(netns: NetnsIdentity): Ledger {
-  return { version: 1, netns, objects: {}, owners: {} };
+  return { version: 2, netns, generation: 0, objects: {}, owners: {} };
+}
+
+/** Which owners' files to read besides the main file. */
+export type Scope = { owners: string[] } | 'all';
+
+interface MainFile {
+  version: 2;
+  netns: NetnsIdentity;
+  generation: number;
+  owners: Record<string, OwnerEntry>;
+  objects: Record<string, LedgerObject>;
+}
+
+interface OwnerFile {
+  keys: string[];
+  objects: Record<string, LedgerObject>;
 }
 
 export class LedgerStore {
   readonly file: string;
+  readonly ownersDir: string;
+  /** owner files as read by the last load, to write back only what changed */
+  private loadedOwnerText = new Map<string, string>();
+
   constructor(
     readonly dir: string,
     readonly netns: NetnsIdentity,
   ) {
     this.file = join(dir, 'ledger.json');
+    this.ownersDir = join(dir, 'owners');
   }
 
-  /**
-   * A ledger written in another namespace that had the same name (deleted and re-created since) says
-   * nothing about this one: the kernel objects it lists died with that namespace.
-   */
-  load(): Ledger {
+  private readMain(): MainFile | null {
     let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return emptyLedger(this.netns);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
     }
-    const ledger = JSON.parse(text) as Ledger;
-    if (ledger.version !== 1) throw new Error(`${this.file}: unknown ledger version ${String(ledger.version)}`);
-    if (ledger.netns.inode !== this.netns.inode) return emptyLedger(this.netns);
+    const main = JSON.parse(text) as MainFile;
+    if (main.version !== 2) throw new Error(`${this.file}: unknown ledger version ${String(main.version)}; remove it only if nothing vmrouter applied is left`);
+    // Written in another namespace that had this name (deleted and re-created since): the kernel
+    // objects it lists died with that namespace.
+    return main.netns.inode === this.netns.inode ? main : null;
+  }
+
+  /** The ledger with the objects of the main file and of the owners in scope. */
+  load(scope: Scope = 'all'): Ledger {
+    this.loadedOwnerText.clear();
+    const main = this.readMain();
+    if (!main) return emptyLedger(this.netns);
+    const ledger: Ledger = { version: 2, netns: main.netns, generation: main.generation, objects: main.objects, owners: main.owners };
+    const wanted = scope === 'all' ? Object.keys(main.owners).filter((o) => main.owners[o]!.keys === undefined) : scope.owners;
+    for (const owner of wanted) {
+      const entry = ledger.owners[owner];
+      if (!entry || entry.keys !== undefined) continue;
+      let text: string;
+      try {
+        text = readFileSync(join(this.ownersDir, ownerFile(owner)), 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        text = JSON.stringify({ keys: [], objects: {} });
+      }
+      const file = JSON.parse(text) as OwnerFile;
+      entry.keys = file.keys;
+      Object.assign(ledger.objects, file.objects);
+      this.loadedOwnerText.set(owner, text.trimEnd());
+    }
     return ledger;
   }
 
+  /** Writes the owner files that changed, then the main file (the index) last. */
   save(ledger: Ledger): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(ledger, null, 1) + '\n', { mode: 0o644 });
-    renameSync(tmp, this.file);
+    mkdirSync(this.ownersDir, { recursive: true, mode: 0o755 });
+    const perOwner = new Map<string, OwnerFile>();
+    const mainObjects: Record<string, LedgerObject> = {};
+    for (const [key, obj] of Object.entries(ledger.objects)) {
+      // A TAP's file keeps only what that TAP alone holds; anything held by others (or outliving
+      // its TAP) lives in main, which every load reads.
+      const alone = obj.home !== MAIN && obj.holders.length === 1 && obj.holders[0] === obj.home && ledger.owners[obj.home]?.keys !== undefined;
+      if (!alone) mainObjects[key] = obj.home === MAIN ? obj : { ...obj, home: MAIN };
+      else {
+        const f = perOwner.get(obj.home) ?? { keys: [], objects: {} };
+        f.objects[key] = obj;
+        perOwner.set(obj.home, f);
+      }
+    }
+    const owners: Record<string, OwnerEntry> = {};
+    for (const [owner, entry] of Object.entries(ledger.owners)) {
+      if (entry.kind === 'network') {
+        owners[owner] = entry;
+        continue;
+      }
+      const { keys, ...rest } = entry;
+      owners[owner] = rest;
+      if (keys === undefined) continue; // not loaded: its file stays as it is
+      const f = perOwner.get(owner) ?? { keys: [], objects: {} };
+      f.keys = keys;
+      const text = JSON.stringify(f);
+      if (this.loadedOwnerText.get(owner) !== text) writeAtomic(join(this.ownersDir, ownerFile(owner)), text);
+      this.loadedOwnerText.set(owner, text);
+    }
+    const main: MainFile = { version: 2, netns: ledger.netns, generation: ledger.generation, owners, objects: mainObjects };
+    writeAtomic(this.file, JSON.stringify(main));
+    // only once the index no longer names them: a crash before this leaves stray files, not holes
+    for (const owner of [...this.loadedOwnerText.keys()]) {
+      if (!ledger.owners[owner]) {
+        rmSync(join(this.ownersDir, ownerFile(owner)), { force: true });
+        this.loadedOwnerText.delete(owner);
+      }
+    }
   }
 
-  /** Serializes every vmrouter process of this namespace (hooks, tap up/down run in parallel). */
+  /** Owner files no owner in the index points to (a crash between writing them and the index). */
+  strayOwnerFiles(ledger: Ledger): string[] {
+    let files: string[] = [];
+    try {
+      files = readdirSync(this.ownersDir);
+    } catch {
+      return [];
+    }
+    const expected = new Set(Object.keys(ledger.owners).map(ownerFile));
+    return files.filter((f) => f.endsWith('.json') && !expected.has(f));
+  }
+
+  /** Serializes every vmrouter process of this namespace (hooks, tap up/down/sync run in parallel). */
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
     mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     const release = await lockfile.lock(this.file, {
       realpath: false,
       stale: 15000,
       update: 5000,
-      retries: { retries: 2000, factor: 1.2, minTimeout: 2, maxTimeout: 50 },
+      retries: { retries: 5000, factor: 1.2, minTimeout: 2, maxTimeout: 50 },
     });
     try {
       return await fn();
@@ -87,4 +197,10 @@ export class LedgerStore {
       await release();
     }
   }
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text + '\n', { mode: 0o644 });
+  renameSync(tmp, path);
 }

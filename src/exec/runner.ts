@@ -7,8 +7,8 @@
 import type { AnnounceStep, HeldStep } from '../plan/step.js';
 import { arpAnnouncement, unsolicitedNa } from '../ndp/frames.js';
 import type { Host } from './host.js';
-import { LedgerStore, type Ledger } from './ledger.js';
-import { computeTransaction, describe, type Action, type Desired, type Outcome } from './transaction.js';
+import { LedgerStore, type Ledger, type Scope } from './ledger.js';
+import { computeTransaction, describe, type Action, type Desired, type Outcome, type TxPlan } from './transaction.js';
 
 /** "already there": the object exists and somebody else made it */
 const EXISTS = /File exists|already assigned|already exists/i;
@@ -21,9 +21,11 @@ export class StepFailed extends Error {
     readonly step: HeldStep,
     readonly detail: string,
     readonly rollbackProblems: string[],
+    /** in a transaction of several owners, whose step it was */
+    readonly owner?: string,
   ) {
     super(
-      `${describe(step)} failed: ${detail} (${step.why})` +
+      `${owner ? `${owner}: ` : ''}${describe(step)} failed: ${detail} (${step.why})` +
         (rollbackProblems.length ? `\nrollback was incomplete:\n  ${rollbackProblems.join('\n  ')}` : '\nnothing was changed: the transaction was rolled back'),
     );
     this.name = 'StepFailed';
@@ -51,10 +53,25 @@ interface ExecResult {
   failure?: { index: number; message: string };
 }
 
+export interface Decision {
+  owner: string;
+  desired: Desired;
+}
+
 type Channel = 'ip0' | 'ip4' | 'ip6' | 'nft-do' | 'nft-undo' | 'sysctl' | 'mac';
 
 /** Consecutive actions of one channel run as one batch; nft additions and removals never share one. */
 const channel = (a: Action): Channel => (a.step.kind === 'ip' ? (`ip${a.step.family}` as Channel) : a.step.kind === 'nft' ? `nft-${a.op}` : a.step.kind);
+
+/** VMROUTER_TIMING=1: phase durations on standard error (for bench/, not for operators). */
+const timing = process.env.VMROUTER_TIMING === '1';
+let last = performance.now();
+function phase(name: string): void {
+  if (!timing) return;
+  const now = performance.now();
+  process.stderr.write(`vmrouter timing: ${name} ${(now - last).toFixed(1)} ms\n`);
+  last = now;
+}
 
 export class Runner {
   constructor(
@@ -67,21 +84,42 @@ export class Runner {
    * sees the ledger as it is once the lock is held, so it can refuse (e.g. "network is not up").
    */
   async transact(owner: string, decide: (ledger: Ledger) => Desired): Promise<Report> {
+    return this.transactMany((ledger) => [{ owner, desired: decide(ledger) }], { owners: [owner] });
+  }
+
+  /**
+   * Several owners in one transaction (`tap sync`): all their actions run as a few batches, and a
+   * failure anywhere rolls back everything. `scope` says whose ledger files `decide` may touch.
+   */
+  async transactMany(decide: (ledger: Ledger) => Decision[], scope: Scope): Promise<Report> {
+    phase('start');
     return this.store.withLock(async () => {
-      const ledger = this.store.load();
-      const desired = decide(ledger);
-      const tx = computeTransaction(ledger, owner, desired);
-      if (tx.conflicts.length > 0) throw new ConflictError(tx.conflicts);
-      const result = await this.execute(tx.actions);
+      phase('lock');
+      const ledger = this.store.load(scope);
+      phase('load ledger');
+      const decisions = decide(ledger);
+      phase('decide');
+      const txs = decisions.map((d) => computeTransaction(ledger, d.owner, d.desired));
+      phase('compute');
+      const conflicts = txs.flatMap((tx) => tx.conflicts.map((c) => (txs.length > 1 ? `${tx.owner}: ${c}` : c)));
+      if (conflicts.length > 0) throw new ConflictError(conflicts);
+      const order = txs.length === 1 ? txs[0]!.actions.map((a, i) => ({ a, tx: 0, i })) : batchOrder(txs);
+      const actions = order.map((x) => x.a);
+      const result = await this.execute(actions);
       if (result.failure) {
-        const done = tx.actions.map((a, i) => ({ a, o: result.outcomes[i] })).filter((x) => x.o?.status === 'done');
-        const problems = await this.rollback(done.map((x) => ({ action: x.a, outcome: x.o! })));
-        const failed = tx.actions[result.failure.index]!;
-        throw new StepFailed(failed.step, result.failure.message, problems);
+        const done = actions.map((a, i) => ({ action: a, outcome: result.outcomes[i]! })).filter((x) => x.outcome?.status === 'done');
+        const problems = await this.rollback(done);
+        const failed = order[result.failure.index]!;
+        throw new StepFailed(failed.a.step, result.failure.message, problems, txs.length > 1 ? txs[failed.tx]!.owner : undefined);
       }
-      this.store.save(tx.commit(result.outcomes));
-      const warnings = this.announce(tx.announces);
-      const count = (op: Action['op'], status: Outcome['status']) => tx.actions.filter((a, i) => a.op === op && result.outcomes[i]?.status === status).length;
+      const perTx = txs.map((tx) => new Array<Outcome>(tx.actions.length));
+      order.forEach((x, k) => (perTx[x.tx]![x.i] = result.outcomes[k]!));
+      txs.forEach((tx, t) => tx.settle(perTx[t]!));
+      this.store.save(ledger);
+      phase('save ledger');
+      const warnings = this.announce(txs.flatMap((tx) => tx.announces));
+      phase('announce');
+      const count = (op: Action['op'], status: Outcome['status']) => actions.filter((a, i) => a.op === op && result.outcomes[i]?.status === status).length;
       return {
         created: count('do', 'done'),
         removed: count('undo', 'done'),
@@ -101,6 +139,7 @@ export class Runner {
       while (j < actions.length && channel(actions[j]!) === ch) j++;
       const group = actions.slice(i, j);
       const r = await this.executeGroup(ch, group);
+      phase(`${group[0]!.op} ${ch} x${group.length}`);
       outcomes.push(...r.outcomes);
       if (r.failure) return { outcomes, failure: { index: i + r.failure.index, message: r.failure.message } };
       i = j;
@@ -256,4 +295,16 @@ function ipLine(a: Action): string[] | null {
   const s = a.step;
   if (s.kind !== 'ip') throw new Error('not an ip step');
   return a.op === 'do' ? s.args : s.undo;
+}
+
+/** Removals before additions, each grouped by channel in dependency order, keeping each owner's order within a channel. */
+const RANK: Record<string, number> = {
+  'undo nft-undo': 0, 'undo ip6': 1, 'undo ip4': 2, 'undo ip0': 3, 'undo sysctl': 4, 'undo mac': 5,
+  'do mac': 6, 'do sysctl': 7, 'do ip0': 8, 'do ip4': 9, 'do ip6': 10, 'do nft-do': 11,
+};
+
+/** The actions of several owners in an order that makes few, large batches. */
+export function batchOrder(txs: TxPlan[]): { a: Action; tx: number; i: number }[] {
+  const all = txs.flatMap((tx, t) => tx.actions.map((a, i) => ({ a, tx: t, i, rank: RANK[`${a.op} ${channel(a)}`]! })));
+  return all.sort((x, y) => x.rank - y.rank || x.tx - y.tx || x.i - y.i).map(({ a, tx, i }) => ({ a, tx, i }));
 }

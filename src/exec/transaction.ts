@@ -3,9 +3,13 @@
  * created and which removed. Objects held by several owners are created once and removed with their
  * last holder; an object that already existed before vmrouter (the kernel said "exists") is left to
  * whoever made it.
+ *
+ * computeTransaction updates the ledger it is given as if every action will succeed; `settle` then
+ * records what the kernel actually said. The ledger is the caller's private copy: on failure it is
+ * simply not saved.
  */
 import { isHeld, type AnnounceStep, type HeldStep, type Step } from '../plan/step.js';
-import type { Ledger, OwnerEntry } from './ledger.js';
+import { MAIN, type Ledger, type LedgerObject, type OwnerEntry } from './ledger.js';
 
 export interface Action {
   op: 'do' | 'undo';
@@ -17,13 +21,21 @@ export interface Action {
 export type Outcome = { status: 'done'; restore?: string } | { status: 'foreign' } | { status: 'gone' };
 
 export interface TxPlan {
+  owner: string;
   actions: Action[];
   announces: AnnounceStep[];
   /** objects another owner holds with different content: the transaction must not run */
   conflicts: string[];
-  /** the ledger after the actions ran with these outcomes (one per action) */
-  commit(outcomes: Outcome[]): Ledger;
+  /** after the actions ran: keep restore values, forget objects that turned out not to be ours */
+  settle(outcomes: Outcome[]): void;
 }
+
+export type Desired = {
+  entry: Omit<OwnerEntry, 'keys' | 'since'>;
+  steps: Step[];
+  /** the owner's device was re-created (new ifindex): what the ledger holds for it may be gone, redo all */
+  replace?: boolean;
+} | null;
 
 /** Same object with the same content. Shared objects (nft tables) are identified by key alone. */
 function same(a: HeldStep, b: HeldStep): boolean {
@@ -34,88 +46,96 @@ function same(a: HeldStep, b: HeldStep): boolean {
   return JSON.stringify(ra) === JSON.stringify(rb);
 }
 
-export type Desired = {
-  entry: Omit<OwnerEntry, 'keys' | 'since'>;
-  steps: Step[];
-  /** the owner's device was re-created (new ifindex): what the ledger holds for it may be gone, redo all */
-  replace?: boolean;
-} | null;
+const tableKey = (table: string): string => `nft table ${table}`;
+
+/**
+ * An element is still in the kernel only if its table was not re-created since it was added.
+ * Generation 0: the table was not vmrouter's record (made by an expanded stanza), so nothing says
+ * it was re-created.
+ */
+function current(ledger: Ledger, obj: LedgerObject): boolean {
+  if (obj.step.kind !== 'nft' || !obj.step.within) return true;
+  return obj.generation === (ledger.objects[tableKey(obj.step.within)]?.generation ?? 0);
+}
 
 export function computeTransaction(ledger: Ledger, owner: string, desired: Desired, now = new Date()): TxPlan {
-  const current = ledger.owners[owner];
-  const held = current?.keys ?? [];
+  const previous = ledger.owners[owner];
+  if (previous && previous.keys === undefined) throw new Error(`ledger of ${owner} was not loaded`);
+  const held = previous?.keys ?? [];
   const wanted = (desired?.steps ?? []).filter(isHeld);
   const want = new Map(wanted.map((s) => [s.key, s]));
-  const keep = desired?.replace ? [] : held.filter((k) => {
-    const obj = ledger.objects[k];
-    const w = want.get(k);
-    return obj !== undefined && w !== undefined && same(obj.step, w);
-  });
-  const keepSet = new Set(keep);
-  const releaseKeys = held.filter((k) => !keepSet.has(k)).reverse();
-  const acquire = wanted.filter((s) => !keepSet.has(s.key));
+  const keep = new Set(
+    desired?.replace
+      ? []
+      : held.filter((k) => {
+          const obj = ledger.objects[k];
+          const w = want.get(k);
+          return obj !== undefined && w !== undefined && same(obj.step, w) && current(ledger, obj);
+        }),
+  );
+  const releaseKeys = held.filter((k) => !keep.has(k)).reverse();
+  const acquire = wanted.filter((s) => !keep.has(s.key));
+  const announces = (desired?.steps ?? []).filter((s): s is AnnounceStep => s.kind === 'announce');
 
   const conflicts: string[] = [];
-  const actions: Action[] = [];
-  /** index into `actions` for each acquire step, or -1 when another owner already holds it */
-  const acquireAction: number[] = [];
-
-  for (const k of releaseKeys) {
-    const obj = ledger.objects[k];
-    if (!obj) continue;
-    if (obj.holders.every((h) => h === owner)) actions.push({ op: 'undo', step: obj.step, ...(obj.restore !== undefined ? { restore: obj.restore } : {}) });
-  }
   for (const s of acquire) {
     const obj = ledger.objects[s.key];
     const others = obj ? obj.holders.filter((h) => h !== owner) : [];
-    if (obj && others.length > 0) {
-      if (!same(obj.step, s)) conflicts.push(`${describe(s)} is already set differently for ${others.join(', ')}`);
-      acquireAction.push(-1);
-    } else {
-      acquireAction.push(actions.length);
-      actions.push({ op: 'do', step: s });
-    }
+    if (obj && others.length > 0 && !same(obj.step, s)) conflicts.push(`${describe(s)} is already set differently for ${others.join(', ')}`);
+  }
+  if (conflicts.length > 0) return { owner, actions: [], announces: [], conflicts, settle: () => undefined };
+
+  const actions: Action[] = [];
+  for (const k of releaseKeys) {
+    const obj = ledger.objects[k];
+    if (!obj) continue;
+    obj.holders = obj.holders.filter((h) => h !== owner);
+    if (obj.holders.length > 0) continue;
+    delete ledger.objects[k];
+    // an element whose table was re-created is already gone: nothing to run
+    if (current(ledger, obj)) actions.push({ op: 'undo', step: obj.step, ...(obj.restore !== undefined ? { restore: obj.restore } : {}) });
   }
 
-  const commit = (outcomes: Outcome[]): Ledger => {
-    const next: Ledger = structuredClone(ledger);
-    for (const k of releaseKeys) {
-      const obj = next.objects[k];
-      if (!obj) continue;
-      obj.holders = obj.holders.filter((h) => h !== owner);
-      if (obj.holders.length === 0) delete next.objects[k];
-    }
-    // Removing an nft table removed everything in it, whoever held it.
-    tx.actions.forEach((a, i) => {
-      const table = a.op === 'undo' && a.step.kind === 'nft' ? a.step.provides : undefined;
-      if (!table || outcomes[i]?.status === undefined) return;
-      for (const [key, obj] of Object.entries(next.objects)) {
-        if (obj.step.kind !== 'nft' || obj.step.within !== table) continue;
-        delete next.objects[key];
-        for (const entry of Object.values(next.owners)) entry.keys = entry.keys.filter((k) => k !== key);
-      }
-    });
-    const gained: string[] = [];
-    acquire.forEach((s, i) => {
-      const at = acquireAction[i]!;
-      if (at < 0) {
-        next.objects[s.key]!.holders.push(owner);
-        gained.push(s.key);
-        return;
-      }
-      const outcome = outcomes[at];
-      if (outcome?.status !== 'done') return; // foreign: not ours to remove later
-      next.objects[s.key] = { step: s, holders: [owner], ...(outcome.restore !== undefined ? { restore: outcome.restore } : {}) };
+  const home = desired?.entry.kind === 'tap' ? owner : MAIN;
+  const gained: string[] = [];
+  /** action index → key it creates */
+  const created = new Map<number, string>();
+  for (const s of acquire) {
+    const obj = ledger.objects[s.key];
+    if (obj && obj.holders.some((h) => h !== owner)) {
+      if (!obj.holders.includes(owner)) obj.holders.push(owner);
       gained.push(s.key);
-    });
-    if (desired === null) delete next.owners[owner];
-    else next.owners[owner] = { ...desired.entry, keys: [...keep.filter((k) => next.objects[k] !== undefined), ...gained], since: current?.since ?? now.toISOString() } as OwnerEntry;
-    return next;
-  };
+      continue;
+    }
+    const fresh: LedgerObject = { step: s, holders: [owner], home: s.shared ? MAIN : home };
+    if (s.kind === 'nft' && s.provides) fresh.generation = ++ledger.generation;
+    if (s.kind === 'nft' && s.within) fresh.generation = ledger.objects[tableKey(s.within)]?.generation ?? 0;
+    ledger.objects[s.key] = fresh;
+    created.set(actions.length, s.key);
+    actions.push({ op: 'do', step: s });
+    gained.push(s.key);
+  }
 
-  const announces = (desired?.steps ?? []).filter((s): s is AnnounceStep => s.kind === 'announce');
-  const tx: TxPlan = { actions, announces, conflicts, commit };
-  return tx;
+  const keys = [...held.filter((k) => keep.has(k)), ...gained];
+  if (desired === null) delete ledger.owners[owner];
+  else ledger.owners[owner] = { ...desired.entry, since: previous?.since ?? now.toISOString(), keys } as OwnerEntry;
+
+  const settle = (outcomes: Outcome[]): void => {
+    for (const [index, key] of created) {
+      const outcome = outcomes[index];
+      const obj = ledger.objects[key];
+      if (!obj) continue;
+      if (outcome?.status === 'done') {
+        if (outcome.restore !== undefined) obj.restore = outcome.restore;
+        continue;
+      }
+      // foreign: somebody else's object, not ours to remove later
+      delete ledger.objects[key];
+      const entry = ledger.owners[owner];
+      if (entry?.keys) entry.keys = entry.keys.filter((k) => k !== key);
+    }
+  };
+  return { owner, actions, announces, conflicts, settle };
 }
 
 export function describe(s: HeldStep): string {

@@ -28,6 +28,10 @@ export function inetTable(): NftStep {
       `flush chain ${t} guard`,
       `add rule ${t} guard iifname != @taps return`,
       `add rule ${t} guard meta mark set iifname map @tapmark`,
+      // A VM is not a router (RA guard, RFC 6105) and not a DHCP server, whatever source it uses.
+      `add rule ${t} guard icmpv6 type { nd-router-advert, nd-redirect } counter drop comment "vmrouter: router advertisement or redirect from a VM"`,
+      `add rule ${t} guard icmp type redirect counter drop comment "vmrouter: redirect from a VM"`,
+      `add rule ${t} guard udp sport { 67, 547 } counter drop comment "vmrouter: DHCP server on a VM"`,
       `add rule ${t} guard iifname . ip saddr @vm4 accept`,
       `add rule ${t} guard iifname . ip6 saddr @vm6 accept`,
       // DHCPv4 from a VM that has no address yet; 0.0.0.0 is never forwarded (martian source).
@@ -48,6 +52,8 @@ export function inetTable(): NftStep {
  * ARP requests the node sends get a source address from `arp_src` by output interface: arp_ip on a
  * VMC uplink (the node has no address of its own there), the gateway on a TAP (the VM sees only its
  * gateway on the link). Announcements vmrouter sends itself use a packet socket and are not touched.
+ * ARP a VM sends must carry one of its own addresses (or none: an RFC 5227 probe), so it cannot
+ * teach the node a neighbour for an address it does not own.
  */
 export function arpTable(): NftStep {
   const t = ARP_TABLE;
@@ -55,9 +61,17 @@ export function arpTable(): NftStep {
     [
       `add table ${t}`,
       `add map ${t} arp_src { type ifname : ipv4_addr; comment "output interface -> source address of ARP requests"; }`,
+      `add set ${t} taps { type ifname; comment "TAPs bound by vmrouter tap up"; }`,
+      `add set ${t} vm4 { type ifname . ipv4_addr; comment "IPv4 addresses a TAP may claim"; }`,
       `add chain ${t} out { type filter hook output priority filter; policy accept; }`,
       `flush chain ${t} out`,
       `add rule ${t} out arp operation request arp saddr ip set oifname map @arp_src`,
+      `add chain ${t} in { type filter hook input priority filter; policy accept; }`,
+      `flush chain ${t} in`,
+      `add rule ${t} in iifname != @taps return`,
+      `add rule ${t} in arp saddr ip 0.0.0.0 accept`,
+      `add rule ${t} in iifname . arp saddr ip @vm4 accept`,
+      `add rule ${t} in counter drop comment "vmrouter: ARP from a VM for an address it does not own"`,
     ],
     [`delete table ${t}`],
     'vmrouter arp table: source address of ARP requests the node sends',

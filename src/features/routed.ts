@@ -19,7 +19,7 @@ import { arpTable, ARP_TABLE, element, INET_TABLE, inetTable, natTable, NAT_TABL
 const ARP_PROXY_DELAY_DEFAULT = '80';
 
 /** ip route/rule add + del with the same selector, stamped with vmrouter's protocol. */
-function routeStep(family: 4 | 6, selector: string[], why: string, exclusive = false) {
+function routeStep(family: 0 | 4 | 6, selector: string[], why: string, exclusive = false) {
   const args = [...selector, 'proto', RT_PROTO];
   return ip(family, ['route', 'add', ...args], ['route', 'del', ...args], why, exclusive ? { exclusive } : {});
 }
@@ -50,10 +50,8 @@ export function planNetwork(n: Network): Step[] {
   const dev = n.uplink;
   const T = String(n.table);
 
-  if (hostsVms(n)) {
-    steps.push(inetTable());
-    if (n.v4) steps.push(arpTable());
-  }
+  // the arp table also for IPv6-only networks: it drops ARP from their VMs, which own no IPv4 address
+  if (hostsVms(n)) steps.push(inetTable(), arpTable());
   if (n.natOut && n.v4) steps.push(natTable());
   steps.push(...forwardingSteps(n));
 
@@ -134,18 +132,23 @@ export function planTap(n: Network, b: TapBinding): Step[] {
     steps.push(sysctl(`net/ipv6/conf/${tap}/proxy_ndp`, '1', '0', 'answer the VM\'s NDP for its gateway'));
     steps.push(sysctl(`net/ipv6/neigh/${tap}/proxy_delay`, String(n.proxyDelay), ARP_PROXY_DELAY_DEFAULT, 'answer the VM\'s NDP without the random delay'));
   }
-  for (const a of b.ips) steps.push(routeStep(4, [`${a}/32`, 'dev', tap, 'table', T], `${a} lives behind ${tap}`, true));
-  for (const a of b.ip6s) steps.push(routeStep(6, [`${a}/128`, 'dev', tap, 'table', T], `${a} lives behind ${tap}`, true));
+  // Every iproute2 command of a TAP names an address, from which iproute2 takes the family: no
+  // -4/-6, so they all run through one `ip -batch` (one process per VM, not one per family).
+  for (const a of b.ips) steps.push(routeStep(0, [`${a}/32`, 'dev', tap, 'table', T], `${a} lives behind ${tap}`, true));
+  for (const a of b.ip6s) steps.push(routeStep(0, [`${a}/128`, 'dev', tap, 'table', T], `${a} lives behind ${tap}`, true));
   if (n.v6 && b.ip6s.length > 0) {
     if (n.proxyNdp) {
-      for (const a of b.ip6s) steps.push(ip(6, ['neigh', 'add', 'proxy', a, 'dev', n.uplink], ['neigh', 'del', 'proxy', a, 'dev', n.uplink], `answer NDP for ${a} on the uplink`));
+      for (const a of b.ip6s) steps.push(ip(0, ['neigh', 'add', 'proxy', a, 'dev', n.uplink], ['neigh', 'del', 'proxy', a, 'dev', n.uplink], `answer NDP for ${a} on the uplink`));
     }
-    steps.push(ip(6, ['neigh', 'add', 'proxy', n.v6.gateway, 'dev', tap], ['neigh', 'del', 'proxy', n.v6.gateway, 'dev', tap], 'answer the VM\'s NDP for gateway6'));
+    steps.push(ip(0, ['neigh', 'add', 'proxy', n.v6.gateway, 'dev', tap], ['neigh', 'del', 'proxy', n.v6.gateway, 'dev', tap], 'answer the VM\'s NDP for gateway6'));
   }
   for (const a of b.ips) steps.push(element(INET_TABLE, 'vm4', `${q} . ${a}`, null, `${tap} may send from ${a}`));
   for (const a of b.ip6s) steps.push(element(INET_TABLE, 'vm6', `${q} . ${a}`, null, `${tap} may send from ${a}`));
+  for (const a of b.ips) steps.push(element(ARP_TABLE, 'vm4', `${q} . ${a}`, null, `${tap} may claim ${a} in ARP`));
   if (n.v4 && b.ips.length > 0) steps.push(element(ARP_TABLE, 'arp_src', q, n.v4.gateway, 'ARP requests to the VM carry its gateway as source'));
   steps.push(element(INET_TABLE, 'tapmark', q, String(n.mark), `traffic from ${tap} uses table ${T}`));
+  // membership last: until then the TAP's traffic is not checked, after it every allowed source is known
+  steps.push(element(ARP_TABLE, 'taps', q, null, `ARP from ${tap} is checked`));
   steps.push(element(INET_TABLE, 'taps', q, null, `${tap} is a vmrouter TAP`));
   if (n.proxyArp) for (const a of b.ips) steps.push(announce(4, n.uplink, a, `gratuitous ARP: ${a} is now behind this node`));
   if (n.proxyNdp) for (const a of b.ip6s) steps.push(announce(6, n.uplink, a, `unsolicited NA: ${a} is now behind this node`));

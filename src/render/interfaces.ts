@@ -15,7 +15,7 @@ import { renderTemplate } from './templates.js';
 
 export type StanzaStyle = 'compact' | 'expanded';
 
-export function renderInterfaces(networks: Network[], style: StanzaStyle, source: string): string {
+export function renderInterfaces(networks: Network[], style: StanzaStyle, source: string): Promise<string> {
   const seen = new Set<string>();
   const stanzas = networks.map((n) => {
     const auto = !seen.has(n.uplink);
@@ -40,7 +40,7 @@ export function renderInterfaces(networks: Network[], style: StanzaStyle, source
   return renderTemplate('interfaces', { expanded: style === 'expanded', source, stanzas });
 }
 
-export function renderRtTables(networks: Network[], source: string): string {
+export function renderRtTables(networks: Network[], source: string): Promise<string> {
   const tables = networks.filter((n) => n.table !== null && n.tableName).map((n) => ({ id: n.table, name: n.tableName }));
   return renderTemplate('rt_tables', { source, tables });
 }

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import Handlebars from 'handlebars';
+import type HandlebarsType from 'handlebars';
 
 declare const VMROUTER_TEMPLATES: Record<string, string> | undefined;
 
@@ -23,12 +23,15 @@ function source(name: string): string {
   return readFileSync(join(templatesDir(), `${name}.hbs`), 'utf8');
 }
 
-const compiled = new Map<string, Handlebars.TemplateDelegate>();
+const compiled = new Map<string, HandlebarsType.TemplateDelegate>();
+let handlebars: typeof HandlebarsType | null = null;
 
-export function renderTemplate(name: string, context: object): string {
+export async function renderTemplate(name: string, context: object): Promise<string> {
   let t = compiled.get(name);
   if (!t) {
-    t = Handlebars.compile(source(name), { noEscape: true, strict: true });
+    // loaded on first use: only `generate` renders, and hooks and `tap up` should start fast
+    handlebars ??= (await import('handlebars')).default;
+    t = handlebars.compile(source(name), { noEscape: true, strict: true });
     compiled.set(name, t);
   }
   return t(context);

@@ -1,14 +1,15 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { BatchResult, Host } from '../../src/exec/host.js';
-import { LedgerStore, type Ledger } from '../../src/exec/ledger.js';
-import { Runner, StepFailed } from '../../src/exec/runner.js';
+import { emptyLedger, LedgerStore, type Ledger } from '../../src/exec/ledger.js';
+import { ConflictError, Runner, StepFailed } from '../../src/exec/runner.js';
 import type { Desired } from '../../src/exec/transaction.js';
 import { element, INET_TABLE } from '../../src/features/nft-skeleton.js';
 import { arpAnnouncement } from '../../src/ndp/frames.js';
-import { announce, ip, sysctl, type Step } from '../../src/plan/step.js';
+import type { Network } from '../../src/model/network.js';
+import { announce, ip, nft, sysctl, type Step } from '../../src/plan/step.js';
 
 interface Failure {
   /** matched against each line (ip: args joined by spaces; nft: the line; sysctl: the path) */
@@ -76,6 +77,10 @@ function setup(t: Test): { host: FakeHost; runner: Runner; store: LedgerStore; d
 
 const want = (tap: string, steps: Step[]): Desired => ({ entry: { kind: 'tap', record: { network: 'public', tap, mac: null, ips: [], ip6s: [] } }, steps });
 const release = (): Desired => null;
+/** A network owner; the record is opaque to the runner. */
+const wantNet = (name: string, steps: Step[]): Desired => ({ entry: { kind: 'network', record: { name } as Network }, steps });
+/** The inet table, one line long so that call texts stay readable. */
+const table = nft([`add table ${INET_TABLE}`], [`delete table ${INET_TABLE}`], 'vmrouter table', { shared: true, provides: INET_TABLE });
 
 const route = (addr: string, extra: { exclusive?: boolean } = {}) =>
   ip(4, ['route', 'add', `${addr}/32`, 'dev', 'tap1', 'table', '222'], ['route', 'del', `${addr}/32`, 'dev', 'tap1', 'table', '222'], `${addr} lives behind tap1`, extra);
@@ -114,6 +119,8 @@ t.test('consecutive ip steps of one family share one ip -batch', async (t) => {
 
 t.test('nft additions and removals never share one nft call', async (t) => {
   const { host, runner } = setup(t);
+  await runner.transact('network:public', () => wantNet('public', [table]));
+  host.calls.length = 0;
   await runner.transact('tap:tap1', () => want('tap1', [vm4('192.0.2.11'), vm4('192.0.2.12')]));
   await runner.transact('tap:tap1', () => want('tap1', [vm4('192.0.2.13'), vm4('192.0.2.14')]));
   t.strictSame(host.calls, [
@@ -121,6 +128,27 @@ t.test('nft additions and removals never share one nft call', async (t) => {
     'nft: delete element inet vmrouter vm4 { "tap1" . 192.0.2.12 } | delete element inet vmrouter vm4 { "tap1" . 192.0.2.11 }',
     'nft: add element inet vmrouter vm4 { "tap1" . 192.0.2.13 } | add element inet vmrouter vm4 { "tap1" . 192.0.2.14 }',
   ]);
+});
+
+t.test('elements whose table vmrouter did not record are still removed', async (t) => {
+  // e.g. the table came from expanded stanzas, which record nothing
+  const { host, runner, store } = setup(t);
+  await runner.transact('tap:tap1', () => want('tap1', [vm4('192.0.2.11'), vm4('192.0.2.12')]));
+  await runner.transact('tap:tap1', () => want('tap1', [vm4('192.0.2.13'), vm4('192.0.2.14')]));
+  t.strictSame(
+    host.calls,
+    [
+      'nft: add element inet vmrouter vm4 { "tap1" . 192.0.2.11 } | add element inet vmrouter vm4 { "tap1" . 192.0.2.12 }',
+      'nft: delete element inet vmrouter vm4 { "tap1" . 192.0.2.12 } | delete element inet vmrouter vm4 { "tap1" . 192.0.2.11 }',
+      'nft: add element inet vmrouter vm4 { "tap1" . 192.0.2.13 } | add element inet vmrouter vm4 { "tap1" . 192.0.2.14 }',
+    ],
+    'the replaced elements are deleted',
+  );
+  host.calls.length = 0;
+  await runner.transact('tap:tap1', release);
+  t.strictSame(host.calls, ['nft: delete element inet vmrouter vm4 { "tap1" . 192.0.2.14 } | delete element inet vmrouter vm4 { "tap1" . 192.0.2.13 }'], 'tap down deletes them', {
+  });
+  t.strictSame(store.load(), emptyLedger({ name: null, inode: 1 }), 'the ledger forgets them either way');
 });
 
 t.test("'File exists' on a do: somebody else's object, not recorded", async (t) => {
@@ -173,7 +201,8 @@ t.test('a failure at step k undoes steps 0..k-1 in reverse and leaves the ledger
   t.equal(e.message, 'nft add element inet vmrouter vm4 { "tap1" . 192.0.2.11 } failed: nft: Error: Could not process rule: No such file or directory (tap1 may send from 192.0.2.11)\nnothing was changed: the transaction was rolled back');
   t.strictSame(e.rollbackProblems, []);
   t.equal(readFileSync(store.file, 'utf8'), before, 'ledger file unchanged');
-  t.strictSame(readdirSync(store.dir), ['ledger.json'], 'no temporary file or lock left behind');
+  t.strictSame(readdirSync(store.dir), ['ledger.json', 'owners'], 'no temporary file or lock left behind');
+  t.strictSame(readdirSync(store.ownersDir), ['tap_tap2.json'], 'no owner file for the failed owner');
 });
 
 t.test('an incomplete rollback is reported', async (t) => {
@@ -208,7 +237,8 @@ t.test("'No such process' and 'Cannot find device' on an undo count as gone", as
     'write net/ipv4/conf/tap1/proxy_arp=0',
   ]);
   t.strictSame(report, { created: 0, removed: 1, untouched: 3, warnings: [] });
-  t.strictSame(store.load(), { version: 1, netns: { name: null, inode: 1 }, objects: {}, owners: {} });
+  t.strictSame(store.load(), emptyLedger({ name: null, inode: 1 }));
+  t.strictSame(readdirSync(store.ownersDir), [], "the released owner's file is deleted");
 });
 
 t.test('sysctl values are recorded and written back on release', async (t) => {
@@ -233,4 +263,137 @@ t.test('announcements are sent after the commit; failures are warnings', async (
   );
   t.strictSame(host.frames, [{ dev: 'eth0', frame: arpAnnouncement('52:54:00:aa:bb:cc', '192.0.2.11') }]);
   t.strictSame(report.warnings, ['could not announce 2001:db8::11 on eth0: eth0 has no IPv6 link-local address']);
+});
+
+/** Steps of one VM on `tap`, with host number `n` (192.0.2.n, 2001:db8::n). */
+const vmSteps = (tap: string, n: number): Step[] => [
+  sysctl(`net/ipv4/conf/${tap}/proxy_arp`, '1', '0', 'proxy ARP'),
+  ip(4, ['route', 'add', `192.0.2.${n}/32`, 'dev', tap, 'table', '222'], ['route', 'del', `192.0.2.${n}/32`, 'dev', tap, 'table', '222'], `192.0.2.${n} lives behind ${tap}`, { exclusive: true }),
+  ip(6, ['route', 'add', `2001:db8::${n}/128`, 'dev', tap, 'table', '222'], ['route', 'del', `2001:db8::${n}/128`, 'dev', tap, 'table', '222'], `2001:db8::${n} lives behind ${tap}`, { exclusive: true }),
+  element(INET_TABLE, 'vm4', `"${tap}" . 192.0.2.${n}`, null, `${tap} may send from 192.0.2.${n}`),
+  element(INET_TABLE, 'taps', `"${tap}"`, null, `${tap} is a vmrouter TAP`),
+];
+const two = { owners: ['tap:tap1', 'tap:tap2'] };
+const additionsOfTwo = [
+  'read net/ipv4/conf/tap1/proxy_arp',
+  'write net/ipv4/conf/tap1/proxy_arp=1',
+  'read net/ipv4/conf/tap2/proxy_arp',
+  'write net/ipv4/conf/tap2/proxy_arp=1',
+  'ip -4 -batch: route add 192.0.2.11/32 dev tap1 table 222 | route add 192.0.2.21/32 dev tap2 table 222',
+  'ip -6 -batch: route add 2001:db8::11/128 dev tap1 table 222 | route add 2001:db8::21/128 dev tap2 table 222',
+  'nft: add element inet vmrouter vm4 { "tap1" . 192.0.2.11 } | add element inet vmrouter taps { "tap1" } | add element inet vmrouter vm4 { "tap2" . 192.0.2.21 } | add element inet vmrouter taps { "tap2" }',
+];
+
+/** A runner whose ledger has the table (network:public) and one VM on tap3. */
+async function setupMany(t: Test) {
+  const s = setup(t);
+  await s.runner.transact('network:public', () => wantNet('public', [table]));
+  await s.runner.transact('tap:tap3', () => want('tap3', vmSteps('tap3', 31)));
+  s.host.calls.length = 0;
+  const files = () => Object.fromEntries([s.store.file, ...readdirSync(s.store.ownersDir).map((f) => join(s.store.ownersDir, f))].map((f) => [f, readFileSync(f, 'utf8')]));
+  return { ...s, files };
+}
+
+t.test('transactMany: several owners make one batch per channel, settings first', async (t) => {
+  const { host, runner, store } = await setupMany(t);
+  const tap3 = join(store.ownersDir, 'tap_tap3.json');
+  const tap3Before = { text: readFileSync(tap3, 'utf8'), ino: statSync(tap3).ino };
+  const report = await runner.transactMany(() => [{ owner: 'tap:tap1', desired: want('tap1', vmSteps('tap1', 11)) }, { owner: 'tap:tap2', desired: want('tap2', vmSteps('tap2', 21)) }], two);
+  t.strictSame(host.calls, additionsOfTwo, 'one ip -4 batch, one ip -6 batch, one nft call, sysctls before routes');
+  t.strictSame(report, { created: 10, removed: 0, untouched: 0, warnings: [] });
+  const l = store.load();
+  t.strictSame(keysOf(l, 'tap:tap1'), vmSteps('tap1', 11).map((s) => s.key));
+  t.strictSame(keysOf(l, 'tap:tap2'), vmSteps('tap2', 21).map((s) => s.key));
+  t.equal(l.objects['sysctl net/ipv4/conf/tap2/proxy_arp']!.restore, '0', 'outcomes reach the right owner');
+  t.equal(l.objects[vmSteps('tap2', 21)[3]!.key]!.home, 'tap:tap2');
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['tap_tap1.json', 'tap_tap2.json', 'tap_tap3.json']);
+  t.strictSame({ text: readFileSync(tap3, 'utf8'), ino: statSync(tap3).ino }, tap3Before, 'an owner out of scope is not rewritten');
+});
+
+t.test('transactMany: all removals before all additions, removals in reverse dependency order', async (t) => {
+  const { host, runner, store } = await setupMany(t);
+  await runner.transact('tap:tap1', () => want('tap1', vmSteps('tap1', 11)));
+  host.calls.length = 0;
+  const report = await runner.transactMany(() => [{ owner: 'tap:tap1', desired: null }, { owner: 'tap:tap2', desired: want('tap2', vmSteps('tap2', 21)) }], two);
+  t.strictSame(host.calls, [
+    'nft: delete element inet vmrouter taps { "tap1" } | delete element inet vmrouter vm4 { "tap1" . 192.0.2.11 }',
+    'ip -6 -batch: route del 2001:db8::11/128 dev tap1 table 222',
+    'ip -4 -batch: route del 192.0.2.11/32 dev tap1 table 222',
+    'write net/ipv4/conf/tap1/proxy_arp=0',
+    'read net/ipv4/conf/tap2/proxy_arp',
+    'write net/ipv4/conf/tap2/proxy_arp=1',
+    'ip -4 -batch: route add 192.0.2.21/32 dev tap2 table 222',
+    'ip -6 -batch: route add 2001:db8::21/128 dev tap2 table 222',
+    'nft: add element inet vmrouter vm4 { "tap2" . 192.0.2.21 } | add element inet vmrouter taps { "tap2" }',
+  ]);
+  t.strictSame(report, { created: 5, removed: 5, untouched: 0, warnings: [] });
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['tap_tap2.json', 'tap_tap3.json'], "the released owner's file is deleted");
+  t.strictSame(Object.keys(store.load().owners), ['network:public', 'tap:tap3', 'tap:tap2']);
+});
+
+t.test("transactMany: a failure in the second owner's step rolls back the first owner's too", async (t) => {
+  const { host, runner, files } = await setupMany(t);
+  const before = files();
+  host.failures = [{ line: /^route add 192\.0\.2\.21\//, message: 'RTNETLINK answers: Network is unreachable' }];
+  const e = await failure(
+    runner.transactMany(() => [{ owner: 'tap:tap1', desired: want('tap1', vmSteps('tap1', 11)) }, { owner: 'tap:tap2', desired: want('tap2', vmSteps('tap2', 21)) }], two),
+  );
+  t.strictSame(host.calls, [
+    ...additionsOfTwo.slice(0, 5),
+    // rollback, newest first
+    'ip -4 -batch: route del 192.0.2.11/32 dev tap1 table 222',
+    'write net/ipv4/conf/tap2/proxy_arp=0',
+    'write net/ipv4/conf/tap1/proxy_arp=0',
+  ]);
+  t.equal(e.owner, 'tap:tap2');
+  t.equal(
+    e.message,
+    'tap:tap2: ip -4 route add 192.0.2.21/32 dev tap2 table 222 failed: RTNETLINK answers: Network is unreachable (192.0.2.21 lives behind tap2)\nnothing was changed: the transaction was rolled back',
+  );
+  t.strictSame(files(), before, 'the ledger files are unchanged, and no file appeared');
+});
+
+t.test('transactMany: a failed nft transaction rolls back every channel before it', async (t) => {
+  const { host, runner, files } = await setupMany(t);
+  const before = files();
+  host.failures = [{ line: /taps \{ "tap2" \}/, message: 'Error: Could not process rule: No such file or directory' }];
+  const e = await failure(
+    runner.transactMany(() => [{ owner: 'tap:tap1', desired: want('tap1', vmSteps('tap1', 11)) }, { owner: 'tap:tap2', desired: want('tap2', vmSteps('tap2', 21)) }], two),
+  );
+  t.strictSame(host.calls, [
+    ...additionsOfTwo,
+    'ip -6 -batch: route del 2001:db8::21/128 dev tap2 table 222 | route del 2001:db8::11/128 dev tap1 table 222',
+    'ip -4 -batch: route del 192.0.2.21/32 dev tap2 table 222 | route del 192.0.2.11/32 dev tap1 table 222',
+    'write net/ipv4/conf/tap2/proxy_arp=0',
+    'write net/ipv4/conf/tap1/proxy_arp=0',
+  ]);
+  t.match(e.message, /^tap:tap2: nft add element inet vmrouter taps \{ "tap2" \} failed: /);
+  t.strictSame(files(), before);
+});
+
+t.test('transactMany: conflicts between the owners run nothing', async (t) => {
+  const { host, runner, files } = await setupMany(t);
+  const before = files();
+  const p = runner.transactMany(
+    () => [
+      { owner: 'tap:tap1', desired: want('tap1', [sysctl('net/ipv4/neigh/eth0/proxy_delay', '0', '80', 'a')]) },
+      { owner: 'tap:tap2', desired: want('tap2', [sysctl('net/ipv4/neigh/eth0/proxy_delay', '5', '80', 'b')]) },
+    ],
+    two,
+  );
+  await t.rejects(p, new ConflictError(['tap:tap2: net/ipv4/neigh/eth0/proxy_delay=5 is already set differently for tap:tap1']));
+  t.strictSame(host.calls, []);
+  t.strictSame(files(), before);
+});
+
+t.test('transact reads and writes only its own owner file', async (t) => {
+  const { runner, store } = await setupMany(t);
+  const tap3 = join(store.ownersDir, 'tap_tap3.json');
+  const before = { text: readFileSync(tap3, 'utf8'), ino: statSync(tap3).ino };
+  let seen: Ledger | undefined;
+  await runner.transact('tap:tap1', (l) => ((seen = structuredClone(l)), want('tap1', vmSteps('tap1', 11))));
+  t.equal(seen!.owners['tap:tap3']!.keys, undefined, "others' entries are there, without keys");
+  t.notOk(Object.keys(seen!.objects).some((k) => k.includes('tap3')), "others' objects are not loaded");
+  t.ok(seen!.objects[table.key], 'main objects are');
+  t.strictSame({ text: readFileSync(tap3, 'utf8'), ino: statSync(tap3).ino }, before);
 });

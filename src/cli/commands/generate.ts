@@ -11,7 +11,7 @@ export function generateCommand(ctx: () => Context): Command {
     .option('--out <file>', 'write the stanzas to this file (atomically) instead of standard output')
     .option('--rt-tables <file>', 'also write the table names (table_name) in rt_tables format to this file')
     .option('--network <name...>', 'only these networks')
-    .action((opts: { style: StanzaStyle; out?: string; rtTables?: string; network?: string[] }) => {
+    .action(async (opts: { style: StanzaStyle; out?: string; rtTables?: string; network?: string[] }) => {
       const c = ctx();
       let networks = c.networks();
       if (opts.network) {
@@ -19,9 +19,9 @@ export function generateCommand(ctx: () => Context): Command {
         if (unknown.length) throw new UsageError(`--network: no such network in ${c.globals.config}: ${unknown.join(', ')}`);
         networks = networks.filter((n) => opts.network!.includes(n.name));
       }
-      const text = renderInterfaces(networks, opts.style, c.globals.config);
+      const text = await renderInterfaces(networks, opts.style, c.globals.config);
       if (opts.out) writeFileAtomic(opts.out, text);
       else c.out(text);
-      if (opts.rtTables) writeFileAtomic(opts.rtTables, renderRtTables(networks, c.globals.config));
+      if (opts.rtTables) writeFileAtomic(opts.rtTables, await renderRtTables(networks, c.globals.config));
     });
 }

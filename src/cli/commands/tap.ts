@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 import { UsageError } from '../../config/errors.js';
-import { ifnameProblem } from '../../model/names.js';
+import { readBindings } from '../../config/bindings.js';
+import { ifnameProblem, networkNameProblem } from '../../model/names.js';
 import { tapRequestFromFlags, tapRequestFromGanetiEnv, type TapFlags } from '../../model/tap-request.js';
 import type { Context } from '../context.js';
-import { tapDownOp, tapUpOp } from '../operations.js';
+import { tapDownOp, tapSyncOp, tapUpOp } from '../operations.js';
 import { requireDryRun } from './network.js';
 
 interface TapOptions extends TapFlags {
@@ -44,7 +45,19 @@ export function tapCommand(ctx: () => Context, planning: boolean): Command {
       if (!opts.tap && process.env.MODE !== undefined && process.env.MODE !== 'routed') return;
       await c.run([tapDownOp(name)], { dryRun: planning || opts.dryRun });
     });
-  if (!planning) for (const cmd of [up, down]) cmd.option('-n, --dry-run', 'print the commands instead of running them');
-  up.option('--from-scratch', 'with a dry run: as if vmrouter had applied nothing on this node');
-  return tap.addCommand(up).addCommand(down);
+  const sync = new Command('sync')
+    .description('make the TAPs of a network exactly those listed: bind the missing, re-bind the changed, unbind the rest, in one transaction')
+    .requiredOption('--network <name>', 'the network')
+    .requiredOption('--from <path>', 'bindings file ("TAP [MAC] ADDRESS..." per line, or .json), or a directory of them')
+    .action(async (opts: TapOptions & { from: string }) => {
+      const c = ctx();
+      requireDryRun(opts, planning);
+      const problem = networkNameProblem(opts.network!);
+      if (problem) throw new UsageError(`--network ${JSON.stringify(opts.network)}: ${problem}`);
+      const lines = readBindings(opts.from);
+      await c.run([tapSyncOp(c.host, opts.network!, lines, () => c.networksIfConfigured())], { dryRun: planning || opts.dryRun, fromScratch: opts.fromScratch });
+    });
+  if (!planning) for (const cmd of [up, down, sync]) cmd.option('-n, --dry-run', 'print the commands instead of running them');
+  for (const cmd of [up, sync]) cmd.option('--from-scratch', 'with a dry run: as if vmrouter had applied nothing on this node');
+  return tap.addCommand(up).addCommand(down).addCommand(sync);
 }
