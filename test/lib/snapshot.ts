@@ -30,7 +30,8 @@ export async function snapshot(ns: string, opts: SnapshotOptions = {}): Promise<
     ['nft', (await sh(['nft', 'list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter')],
     ['addresses', lines(await sh(['ip', '-o', 'addr', 'show'])).map((l) => l.replace(/^\d+:\s*/, '').replace(/\\.*$/, '').replace(/ tentative/, '')).filter((l) => !/inet6 fe80:/.test(l)).join('\n')],
     ['links', lines(await sh(['ip', '-o', 'link', 'show'])).map(linkSummary).join('\n')],
-    ['sysctl', await sh(['sh', '-c', `for d in ${SYSCTL_DIRS.join(' ')}; do for f in "$d"/*/*; do [ -r "$f" ] && printf '%s %s\\n' "$f" "$(cat "$f" 2>/dev/null)"; done; done; cat /proc/sys/net/ipv4/ip_forward`])],
+    // one process for every file (grep prints "path:value"); unreadable ones (stable_secret) are skipped
+    ['sysctl', lines((await inNs(ns, ['grep', '-rs', '^', ...SYSCTL_DIRS, '/proc/sys/net/ipv4/ip_forward'], { ok: false })).stdout).sort().join('\n')],
   ];
   const recreated = opts.recreated ?? [];
   return sections

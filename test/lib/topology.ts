@@ -68,6 +68,11 @@ export interface VmSpec {
   ns: string;
   ips: string[];
   ip6s: string[];
+  /** IPv4 and IPv6 gateways of the network (default: the lab's 192.0.2.1 and 2001:db8::1) */
+  gateway?: string;
+  gateway6?: string;
+  /** prefix length of the first IPv4 address, as DHCP would give it (default 24) */
+  prefixLength?: number;
   /** IPv6 default gateway of the VM: 'tap' (the TAP's link-local, as an RA would give) or gateway6 */
   gw6: 'tap' | 'gateway6';
 }
@@ -77,11 +82,11 @@ export interface VmSpec {
 export async function configureVm(vm: VmSpec, node: string, tap: string): Promise<void> {
   const sh = (argv: string[]) => inNs(vm.ns, argv);
   await sh(['ip', 'link', 'set', 'dev', 'eth0', 'up']);
-  for (const [i, ip] of vm.ips.entries()) await sh(['ip', 'addr', 'add', `${ip}/${i === 0 ? 24 : 32}`, 'dev', 'eth0']);
-  await sh(['ip', 'route', 'add', 'default', 'via', GW, 'dev', 'eth0']);
+  for (const [i, ip] of vm.ips.entries()) await sh(['ip', 'addr', 'add', `${ip}/${i === 0 ? (vm.prefixLength ?? 24) : 32}`, 'dev', 'eth0']);
+  if (vm.ips.length) await sh(['ip', 'route', 'add', 'default', 'via', vm.gateway ?? GW, 'dev', 'eth0']);
   for (const ip6 of vm.ip6s) await sh(['ip', '-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad', 'noprefixroute']);
   if (vm.ip6s.length) {
-    const via = vm.gw6 === 'tap' ? await linkLocalOf(node, tap) : GW6;
+    const via = vm.gw6 === 'tap' ? await linkLocalOf(node, tap) : (vm.gateway6 ?? GW6);
     await sh(['ip', '-6', 'route', 'add', 'default', 'via', via, 'dev', 'eth0', ...(vm.gw6 === 'gateway6' ? ['onlink'] : [])]);
   }
 }
@@ -95,7 +100,7 @@ export interface RoutedLab {
 }
 
 /** Namespaces and cables; nothing of vmrouter yet. */
-export async function buildRoutedLab(lab: Lab, vmsPerNode: Record<string, string[]>): Promise<RoutedLab> {
+export async function buildRoutedLab(lab: Lab, vmsPerNode: Record<string, string[]>, routed: { subnet: string; subnet6: string } = { subnet: SUBNET, subnet6: SUBNET6 }): Promise<RoutedLab> {
   const sw = await lab.ns('sw');
   await run(['ip', '-n', sw, 'link', 'add', 'dev', 'br0', 'type', 'bridge']);
   await lab.up(sw, 'br0');
@@ -113,8 +118,8 @@ export async function buildRoutedLab(lab: Lab, vmsPerNode: Record<string, string
   await lab.up(inet, 'eth0');
   await inNs(inet, ['ip', 'addr', 'add', `${INET}/24`, 'dev', 'eth0']);
   await inNs(inet, ['ip', '-6', 'addr', 'add', `${INET6}/64`, 'dev', 'eth0', 'nodad']);
-  await inNs(inet, ['ip', 'route', 'add', SUBNET, 'via', '198.51.100.1']);
-  await inNs(inet, ['ip', '-6', 'route', 'add', SUBNET6, 'via', '2001:db8:ffff::1']);
+  await inNs(inet, ['ip', 'route', 'add', routed.subnet, 'via', '198.51.100.1']);
+  await inNs(inet, ['ip', '-6', 'route', 'add', routed.subnet6, 'via', '2001:db8:ffff::1']);
 
   const nodes: string[] = [];
   const vms: Record<string, string> = {};
