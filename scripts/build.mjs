@@ -1,7 +1,11 @@
-// Builds dist/: vmrouter.cjs (one bundle: code + templates + version), the packet addon, and a
-// dist/vmrouter launcher. The .deb packaging turns the bundle into a single executable.
+// Builds dist/vmrouter: one self-contained executable (Node's Single Executable Applications).
+//  1. esbuild bundles src/ with its dependencies, the templates and the version into dist/vmrouter.cjs
+//  2. node-gyp builds the packet addon (native/packet.c), kept beside the executable
+//  3. the bundle becomes a SEA blob with a V8 code cache (start-up ~20 ms instead of ~37 ms),
+//     injected with postject into a stripped copy of this node (strip before injecting: stripping
+//     after breaks the blob; DESIGN.md)
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
@@ -11,6 +15,15 @@ const templates = Object.fromEntries(
     .filter((f) => f.endsWith('.hbs'))
     .map((f) => [f.replace(/\.hbs$/, ''), readFileSync(`templates/${f}`, 'utf8')]),
 );
+/** Runs a build step; its output is shown only when it fails (postject warns about ELF notes on success). */
+function run(file, args) {
+  try {
+    execFileSync(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    process.stderr.write(`${file} ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    process.exit(1);
+  }
+}
 
 mkdirSync('dist', { recursive: true });
 const result = await build({
@@ -19,19 +32,23 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  outfile: 'dist/vmrouter',
-  banner: { js: '#!/usr/bin/env node' },
-  metafile: true,
+  outfile: 'dist/vmrouter.cjs',
   legalComments: 'none',
   logLevel: 'warning',
+  metafile: true,
   define: { VMROUTER_VERSION: JSON.stringify(version), VMROUTER_TEMPLATES: JSON.stringify(templates) },
 });
+writeFileSync('dist/meta.json', JSON.stringify(result.metafile));
 
-execFileSync('npx', ['--no-install', 'node-gyp', 'rebuild', '--silent', '--nodedir=/usr'], { stdio: ['ignore', 'ignore', 'inherit'] });
+run('npx', ['--no-install', 'node-gyp', 'rebuild', '--silent', '--nodedir=/usr']);
 copyFileSync('build/Release/vmrouter_packet.node', 'dist/vmrouter_packet.node');
 
-// dist/vmrouter is CommonJS without an extension; this keeps the repository's "type": "module" off it
-writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
-writeFileSync('dist/meta.json', JSON.stringify(result.metafile));
+writeFileSync('dist/sea-config.json', JSON.stringify({ main: 'dist/vmrouter.cjs', output: 'dist/vmrouter.blob', disableExperimentalSEAWarning: true, useCodeCache: true }));
+run(process.execPath, ['--experimental-sea-config', 'dist/sea-config.json']);
+rmSync('dist/vmrouter', { force: true });
+copyFileSync(process.execPath, 'dist/vmrouter');
 chmodSync('dist/vmrouter', 0o755);
+run('strip', ['dist/vmrouter']);
+run('npx', ['--no-install', 'postject', 'dist/vmrouter', 'NODE_SEA_BLOB', 'dist/vmrouter.blob', '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2']);
+rmSync('dist/package.json', { force: true });
 console.log(`built dist/vmrouter ${version}`);

@@ -1,15 +1,17 @@
 #!/bin/sh
 # Sets up a Debian 12 machine to build and test vmrouter: the system tools the hooks and the tests
-# run (as root), the npm dependencies, and the build (dist/vmrouter).
+# run (as root; iptables and arptables only for the per-TAP comparison in bench/), the npm
+# dependencies, and the build (dist/vmrouter).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
-    iproute2 nftables ifupdown iputils-ping procps kmod \
+    iproute2 nftables ifupdown iputils-ping iputils-arping procps kmod \
     ndisc6 isc-dhcp-client tcpdump \
-    python3 make g++ >/dev/null
+    iptables arptables \
+    python3 make g++ binutils >/dev/null
 fi
 node -e 'const [a]=process.versions.node.split("."); if (+a < 20) { console.error("vmrouter needs Node.js 20 or newer, this is " + process.version); process.exit(1) }'
 npm ci --no-audit --no-fund --loglevel=error
