@@ -5,7 +5,9 @@
 //
 //   sudo node bench/bringup.mjs [--vms 1000]
 import { writeFileSync } from 'node:fs';
-import { BIN, dropNs, freshNs, inNs, ip4, ip6, makeTaps, NODE_CONF, sh, table, time, writeConf } from './lib.mjs';
+import { BIN, dropNs, freshNs, inNs, ip4, ip6, makeTaps, median, NODE_CONF, sh, table, time, tmpfsRun, writeConf } from './lib.mjs';
+
+const unmountRun = tmpfsRun();
 
 const args = process.argv.slice(2);
 const N = Number(args.includes('--vms') ? args[args.indexOf('--vms') + 1] : 1000);
@@ -25,12 +27,20 @@ const objects = () => Number(inNs(NODE, ['sh', '-c', 'ip route show table 400 | 
 topology();
 inNs(NODE, [BIN, '--config', conf, 'up']);
 writeFileSync('/tmp/bbu.bindings', Array.from({ length: N }, (_, i) => `tap${i} ${mac(i)} ${ip4(i)} ${ip6(i)}`).join('\n') + '\n');
-const sync = time(() => inNs(NODE, [BIN, '--config', conf, 'tap', 'sync', '--network', 'bench', '--from', '/tmp/bbu.bindings']));
-if (objects() < N) throw new Error('sync did not bind every VM');
-const resync = time(() => inNs(NODE, [BIN, '--config', conf, 'tap', 'sync', '--network', 'bench', '--from', '/tmp/bbu.bindings']));
 writeFileSync('/tmp/bbu.empty', '');
-const unsync = time(() => inNs(NODE, [BIN, '--config', conf, 'tap', 'sync', '--network', 'bench', '--from', '/tmp/bbu.empty']));
-process.stderr.write(`sync ${sync.toFixed(0)} ms, re-sync unchanged ${resync.toFixed(0)} ms, sync to empty ${unsync.toFixed(0)} ms\n`);
+const syncTo = (file) => time(() => inNs(NODE, [BIN, '--config', conf, 'tap', 'sync', '--network', 'bench', '--from', file]));
+// the median of five: one run on a 2-core machine varies by ±15 %
+const syncs = [];
+const resyncs = [];
+const unsyncs = [];
+for (let k = 0; k < 5; k++) {
+  syncs.push(syncTo('/tmp/bbu.bindings'));
+  if (objects() < N) throw new Error('sync did not bind every VM');
+  resyncs.push(syncTo('/tmp/bbu.bindings'));
+  unsyncs.push(syncTo('/tmp/bbu.empty'));
+}
+const [sync, resync, unsync] = [median(syncs), median(resyncs), median(unsyncs)];
+process.stderr.write(`syncs ${syncs.map((x) => x.toFixed(0)).join(' ')} ms; re-sync unchanged ${resync.toFixed(0)} ms, sync to empty ${unsync.toFixed(0)} ms\n`);
 
 const sequential = time(() => {
   for (let i = 0; i < N; i++) inNs(NODE, [BIN, '--config', conf, 'tap', 'up', '--network', 'bench', '--tap', `tap${i}`, '--mac', mac(i), '--ip', ip4(i), '--ip6', ip6(i)]);
@@ -63,9 +73,10 @@ console.log(`bringing up ${N} VMs (IPv4 + IPv6 each) on one node`);
 console.log(
   table([
     ['method', 'wall ms', 'per VM ms', 'vs sync'],
-    ['vmrouter tap sync (one transaction)', sync.toFixed(0), (sync / N).toFixed(2), '1.00x'],
+    ['vmrouter tap sync (one transaction; median of 5)', sync.toFixed(0), (sync / N).toFixed(2), '1.00x'],
     [`${N} x vmrouter tap up`, sequential.toFixed(0), (sequential / N).toFixed(2), (sequential / sync).toFixed(1) + 'x'],
     ['naive shell loop (8 processes per VM)', naive.toFixed(0), (naive / N).toFixed(2), (naive / sync).toFixed(1) + 'x'],
   ]),
 );
 console.log(`re-sync of an unchanged list: ${resync.toFixed(0)} ms; sync to an empty list (unbind all): ${unsync.toFixed(0)} ms`);
+unmountRun();

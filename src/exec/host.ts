@@ -80,7 +80,11 @@ export class RealHost implements Host {
       .map((f) => f[0]!.match(/.{4}/g)!.join(':'));
   }
 
+  private ifindexes = new Map<string, number>();
+
   sendFrame(dev: string, frame: Buffer): void {
-    loadPacketAddon().send(Number(this.readLink(dev, 'ifindex')), frame);
+    let ifindex = this.ifindexes.get(dev);
+    if (ifindex === undefined) this.ifindexes.set(dev, (ifindex = Number(this.readLink(dev, 'ifindex'))));
+    loadPacketAddon().send(ifindex, frame);
   }
 }

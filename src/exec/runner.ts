@@ -273,12 +273,17 @@ export class Runner {
   /** Best effort: a VM is reachable without its announcement, only slower to be re-learned. */
   private announce(steps: AnnounceStep[]): string[] {
     const warnings: string[] = [];
+    // per device, read once: a sync announces thousands of addresses on the same uplink
+    const macs = new Map<string, string>();
+    const linkLocals = new Map<string, string | undefined>();
     for (const s of steps) {
       try {
-        const senderMac = this.host.readLink(s.dev, 'address');
+        if (!macs.has(s.dev)) macs.set(s.dev, this.host.readLink(s.dev, 'address'));
+        const senderMac = macs.get(s.dev)!;
         if (s.family === 4) this.host.sendFrame(s.dev, arpAnnouncement(senderMac, s.address));
         else {
-          const source = this.host.linkLocals(s.dev)[0];
+          if (!linkLocals.has(s.dev)) linkLocals.set(s.dev, this.host.linkLocals(s.dev)[0]);
+          const source = linkLocals.get(s.dev);
           if (!source) throw new Error(`${s.dev} has no IPv6 link-local address`);
           this.host.sendFrame(s.dev, unsolicitedNa(senderMac, source, s.address));
         }

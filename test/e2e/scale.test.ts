@@ -5,11 +5,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import t from 'tap';
-import { Lab, ifupdown } from '../lib/netns.js';
+import { BulkNetwork, buildBulkLab } from '../lib/bulk-lab.js';
+import { Lab } from '../lib/netns.js';
 import { echoesSeen, installProbe, reaches } from '../lib/probe.js';
-import { inNs, run } from '../lib/run.js';
+import { inNs } from '../lib/run.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
-import { buildRoutedLab, configureNode, configureVm, INET, INET6, ping, type RoutedLab } from '../lib/topology.js';
+import { configureVm, INET, INET6, ping, type RoutedLab } from '../lib/topology.js';
 import { vmrouter } from '../lib/vmrouter.js';
 
 const PREFIX = 'vr3s-';
@@ -19,20 +20,10 @@ t.teardown(() => lab.cleanup());
 const N = 1000;
 /** VMs with a real namespace behind their TAP (the rest are TAPs whose peer stays on the node) */
 const SAMPLE = [0, 1, 499, 998, 999];
-const ip4 = (i: number) => `10.20.${(i + 2) >> 8}.${(i + 2) & 255}`;
-const ip6 = (i: number) => `2001:db8:20::${(i + 2).toString(16)}`;
+const net = new BulkNetwork('scale', 300, 20);
+const [ip4, ip6] = [(i: number) => net.ip4(i), (i: number) => net.ip6(i)];
 const tapName = (i: number) => `vm${i}`;
 const line = (i: number, v4 = ip4(i)) => `${tapName(i)} 52:54:00:20:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} ${v4} ${ip6(i)}`;
-
-const conf = (role: 'vmc' | 'router') => `
-[network scale]
-role = ${role}
-uplink = eth0.222
-${role === 'vmc' ? 'table = 300\narp_ip = 10.20.255.254\n' : 'upstream = eth0\n'}subnet = 10.20.0.0/16
-gateway = 10.20.0.1
-subnet6 = 2001:db8:20::/64
-gateway6 = 2001:db8:20::1
-`;
 
 let l: RoutedLab;
 let node: string;
@@ -40,18 +31,7 @@ let afterIfup: string;
 
 t.before(async () => {
   await Lab.sweep(PREFIX);
-  l = await buildRoutedLab(lab, { n: SAMPLE.map(tapName) }, { subnet: '10.20.0.0/16', subnet6: '2001:db8:20::/64' });
-  node = l.nodes[0]!;
-  // the other TAPs: veth pairs whose peer stays on the node (no VM behind, which routing does not care about)
-  const batch = Array.from({ length: N }, (_, i) => i)
-    .filter((i) => !SAMPLE.includes(i))
-    .flatMap((i) => [`link add dev ${tapName(i)} type veth peer name p${i}`, `link set dev ${tapName(i)} up`]);
-  await run(['ip', '-n', node, '-batch', '-'], { input: batch.join('\n') + '\n' });
-  await configureNode(node, conf('vmc'));
-  await configureNode(l.router, conf('router'));
-  await ifupdown(l.router, 'ifup', 'eth0.222');
-  await ifupdown(node, 'ifup', 'eth0.222');
-  afterIfup = await snapshot(node);
+  ({ l, node, afterIfup } = await buildBulkLab(lab, net, Array.from({ length: N }, (_, i) => tapName(i)), SAMPLE.map(tapName)));
 });
 
 const count = async (argv: string[]) => (await inNs(node, argv)).stdout.split('\n').filter((x) => x.trim() !== '').length;

@@ -5,11 +5,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import t from 'tap';
+import { BulkNetwork, buildBulkLab } from '../lib/bulk-lab.js';
 import { Lab, ifupdown } from '../lib/netns.js';
 import { echoesSeen, installProbe } from '../lib/probe.js';
-import { inNs, run } from '../lib/run.js';
+import { inNs } from '../lib/run.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
-import { buildRoutedLab, configureNode, configureVm, INET, ping, type RoutedLab } from '../lib/topology.js';
+import { configureVm, INET, ping, type RoutedLab } from '../lib/topology.js';
 import { vmrouter } from '../lib/vmrouter.js';
 
 const PREFIX = 'vr3t-';
@@ -18,18 +19,9 @@ t.teardown(() => lab.cleanup());
 
 const N = 300;
 const PARALLEL = 64;
-const ip4 = (i: number) => `10.30.${(i + 2) >> 8}.${(i + 2) & 255}`;
-const ip6 = (i: number) => `2001:db8:30::${(i + 2).toString(16)}`;
+const net = new BulkNetwork('bulk', 330, 30);
+const [ip4, ip6] = [(i: number) => net.ip4(i), (i: number) => net.ip6(i)];
 const tapName = (i: number) => `t${i}`;
-const conf = (role: 'vmc' | 'router') => `
-[network bulk]
-role = ${role}
-uplink = eth0.222
-${role === 'vmc' ? 'table = 330\narp_ip = 10.30.255.254\n' : 'upstream = eth0\n'}subnet = 10.30.0.0/16
-gateway = 10.30.0.1
-subnet6 = 2001:db8:30::/64
-gateway6 = 2001:db8:30::1
-`;
 
 let l: RoutedLab;
 let node: string;
@@ -37,16 +29,9 @@ let afterIfup: string;
 
 t.before(async () => {
   await Lab.sweep(PREFIX);
-  // the first PARALLEL TAPs have a VM namespace behind them; the others only a veth peer
-  l = await buildRoutedLab(lab, { n: Array.from({ length: PARALLEL }, (_, i) => tapName(i)) }, { subnet: '10.30.0.0/16', subnet6: '2001:db8:30::/64' });
-  node = l.nodes[0]!;
-  const rest = Array.from({ length: N - PARALLEL }, (_, k) => k + PARALLEL).flatMap((i) => [`link add dev ${tapName(i)} type veth peer name p${i}`, `link set dev ${tapName(i)} up`]);
-  await run(['ip', '-n', node, '-batch', '-'], { input: rest.join('\n') + '\n' });
-  await configureNode(node, conf('vmc'));
-  await configureNode(l.router, conf('router'));
-  await ifupdown(l.router, 'ifup', 'eth0.222');
-  await ifupdown(node, 'ifup', 'eth0.222');
-  afterIfup = await snapshot(node);
+  const taps = Array.from({ length: N }, (_, i) => tapName(i));
+  // the first PARALLEL TAPs have a VM namespace behind them
+  ({ l, node, afterIfup } = await buildBulkLab(lab, net, taps, taps.slice(0, PARALLEL)));
 });
 
 const bindings = (count: number) => Array.from({ length: count }, (_, i) => `${tapName(i)} ${ip4(i)} ${ip6(i)}`).join('\n') + '\n';
