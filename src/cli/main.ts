@@ -10,6 +10,7 @@ import { VERSION } from '../version.js';
 import { checkCommand } from './commands/check.js';
 import { generateCommand } from './commands/generate.js';
 import { hookCommand } from './commands/hook.js';
+import { ndpCommand } from './commands/ndp.js';
 import { networkCommands } from './commands/network.js';
 import { planCommand } from './commands/plan.js';
 import { statusCommand } from './commands/status.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   for (const c of networkCommands(ctx, false)) program.addCommand(c);
   program.addCommand(tapCommand(ctx, false));
   program.addCommand(planCommand(ctx));
+  program.addCommand(ndpCommand(ctx));
   program.addCommand(hookCommand(ctx));
   program.addCommand(statusCommand(ctx));
   for (const c of program.commands) c.exitOverride();

@@ -7,15 +7,28 @@
 import ini from 'ini';
 import { InputError, InvalidInput, type Origin } from './errors.js';
 import type { RawNetwork } from './raw.js';
-import { NETWORK_KEY_NAMES } from './schema.js';
+import { SECTIONS } from './schema.js';
 import { suggest } from './suggest.js';
 
 const SECTION = /^\[([^\]]*)\]\s*(?:[;#].*)?$/;
 const KEY_VALUE = /^([^=\s][^=]*?)\s*=(.*)$/;
 
+/** The sections of a vmrouter.conf: [network NAME] ones, and the single [ndp] and [dhcp]. */
+export interface IniSections {
+  networks: RawNetwork[];
+  /** [ndp], [dhcp]: `name` is the section kind */
+  globals: Map<string, RawNetwork>;
+}
+
 export function loadIni(text: string, file: string): RawNetwork[] {
+  return loadIniSections(text, file).networks;
+}
+
+export function loadIniSections(text: string, file: string): IniSections {
   const problems: InputError[] = [];
   const networks: RawNetwork[] = [];
+  const globals = new Map<string, RawNetwork>();
+  let keys: ReadonlySet<string> = new Set();
   const seenSections = new Map<string, number>();
   let current: RawNetwork | null = null;
   let skipping = false;
@@ -39,16 +52,23 @@ export function loadIni(text: string, file: string): RawNetwork[] {
       }
       seenSections.set(title, lineNo);
       const [kind, name, ...rest] = title.split(' ');
-      if (kind !== 'network') {
-        problems.push(new InputError(at(section), `unknown section; vmrouter.conf has [network NAME] sections`));
+      const spec = kind === undefined ? undefined : SECTIONS[kind];
+      if (!spec) {
+        problems.push(new InputError(at(section), 'unknown section; vmrouter.conf has [network NAME], [ndp] and [dhcp] sections'));
         return;
       }
-      if (!name || rest.length > 0) {
-        problems.push(new InputError(at(section), 'expected [network NAME] with a one-word name'));
+      if (spec.named && (!name || rest.length > 0)) {
+        problems.push(new InputError(at(section), `expected [${kind} NAME] with a one-word name`));
         return;
       }
-      current = { name, origin: at(section), values: new Map() };
-      networks.push(current);
+      if (!spec.named && name !== undefined) {
+        problems.push(new InputError(at(section), `expected [${kind}] without a name`));
+        return;
+      }
+      current = { name: spec.named ? name! : kind!, origin: at(section), values: new Map() };
+      if (spec.named) networks.push(current);
+      else globals.set(kind!, current);
+      keys = new Set(spec.keys.map((k) => k.key));
       skipping = false;
       return;
     }
@@ -60,13 +80,13 @@ export function loadIni(text: string, file: string): RawNetwork[] {
     }
     const key = kv[1]!.trim();
     if (!current) {
-      if (!skipping) problems.push(new InputError(at('(top level)', key), 'key outside a section; put it under [network NAME]'));
+      if (!skipping) problems.push(new InputError(at('(top level)', key), 'key outside a section; put it under [network NAME], [ndp] or [dhcp]'));
       return;
     }
     const network: RawNetwork = current;
     const origin = at(network.origin.section, key);
-    if (!NETWORK_KEY_NAMES.has(key)) {
-      const hint = suggest(key, NETWORK_KEY_NAMES);
+    if (!keys.has(key)) {
+      const hint = suggest(key, keys);
       problems.push(new InputError(origin, `unknown key${hint ? ` (did you mean ${hint}?)` : ''}`));
       return;
     }
@@ -79,7 +99,7 @@ export function loadIni(text: string, file: string): RawNetwork[] {
   });
 
   if (problems.length > 0) throw new InvalidInput(problems);
-  return networks;
+  return { networks, globals };
 }
 
 /**

@@ -1,11 +1,17 @@
-/** load: vmrouter.conf → verified networks. */
+/** load: vmrouter.conf → verified networks and responder configuration. */
 import { readFileSync } from 'node:fs';
 import type { Network } from '../model/network.js';
 import { verifyNetworks } from '../model/verify.js';
+import { verifyResponder, type ResponderConfig } from '../ndp/config.js';
 import { InputError, InvalidInput } from './errors.js';
-import { loadIni } from './ini.js';
+import { loadIniSections } from './ini.js';
 
 export const DEFAULT_CONFIG = '/etc/vmrouter/vmrouter.conf';
+
+export interface Config {
+  networks: Network[];
+  responder: ResponderConfig;
+}
 
 export function readConfigText(file: string): string {
   try {
@@ -16,10 +22,33 @@ export function readConfigText(file: string): string {
   }
 }
 
+/** Every section verified; the problems of all of them reported together. */
+export function parseFullConfig(text: string, file: string): Config {
+  const sections = loadIniSections(text, file);
+  const problems: InputError[] = [];
+  const attempt = <T>(fn: () => T): T | null => {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof InvalidInput)) throw e;
+      problems.push(...e.problems);
+      return null;
+    }
+  };
+  const networks = attempt(() => verifyNetworks(sections.networks));
+  const responder = attempt(() => verifyResponder(sections));
+  if (problems.length > 0 || !networks || !responder) throw new InvalidInput(problems);
+  return { networks, responder };
+}
+
 export function parseConfig(text: string, file: string): Network[] {
-  return verifyNetworks(loadIni(text, file));
+  return parseFullConfig(text, file).networks;
+}
+
+export function loadFullConfig(file: string = DEFAULT_CONFIG): Config {
+  return parseFullConfig(readConfigText(file), file);
 }
 
 export function loadConfig(file: string = DEFAULT_CONFIG): Network[] {
-  return parseConfig(readConfigText(file), file);
+  return loadFullConfig(file).networks;
 }

@@ -8,6 +8,14 @@ export const ROLES = ['vmc', 'router', 'vmc+router'] as const;
 export type Role = (typeof ROLES)[number];
 
 export type KeyType =
+  | 'seconds'
+  | 'milliseconds'
+  | 'mtu'
+  | 'hop-limit'
+  | 'addr4-list'
+  | 'addr6-list'
+  | 'domain'
+  | 'domain-list'
   | 'role'
   | 'ifname'
   | 'table'
@@ -75,4 +83,37 @@ export const LEGACY_OPTIONS: Readonly<Record<string, { inet: string; inet6: stri
   'ip-proxy-arp': { inet: 'proxy_arp', inet6: 'proxy_arp', help: '1 to answer ARP for the VMs' },
   'ip-proxy-ndp': { inet: 'proxy_ndp', inet6: 'proxy_ndp', help: '1 to answer NDP for the VMs' },
   'arp-ip': { inet: 'arp_ip', inet6: 'arp_ip', help: 'source address of the node\'s ARP requests' },
+};
+
+/** [ndp]: the responder's IPv6 side (router advertisements, neighbour solicitations, DHCPv6). */
+export const NDP_KEYS: readonly KeySpec[] = [
+  { key: 'enabled', type: 'bool', default: 'yes', help: 'answer router and neighbour solicitations and DHCPv6 on bound TAPs of IPv6 networks' },
+  { key: 'router_lifetime', type: 'seconds', default: '1800', help: 'router lifetime in RAs (0-9000 s; 0 says "not a default router")' },
+  { key: 'max_interval', type: 'seconds', default: '600', help: 'MaxRtrAdvInterval between unsolicited RAs (4-1800 s, RFC 4861 6.2.1)' },
+  { key: 'min_interval', type: 'seconds', default: '0.33 × max_interval', help: 'MinRtrAdvInterval (3 s to 0.75 × max_interval)' },
+  { key: 'solicited_ra_delay', type: 'milliseconds', default: '500', help: 'an RA answering a solicitation waits a random 0..this (RFC 4861 6.2.6 MAX_RA_DELAY_TIME, so that hosts on a shared link do not all hear at once); a TAP has one host, 0 answers at once' },
+  { key: 'cur_hop_limit', type: 'hop-limit', default: '64', help: 'hop limit hosts should use (0: unspecified)' },
+  { key: 'mtu', type: 'mtu', help: 'MTU option in RAs (1280-65535)' },
+  { key: 'nameservers', type: 'addr6-list', help: 'IPv6 DNS servers: RDNSS in RAs (RFC 8106) and DHCPv6 option 23' },
+  { key: 'domains', type: 'domain-list', help: 'DNS search domains: DNSSL in RAs and DHCPv6 option 24' },
+  { key: 'dns_lifetime', type: 'seconds', default: '3 × max_interval', help: 'lifetime of RDNSS/DNSSL (RFC 8106 recommends at least 3 × max_interval)' },
+  { key: 'prefix_valid_lifetime', type: 'seconds', default: '2592000', help: 'valid lifetime of the prefix (RFC 4861 default 30 days)' },
+  { key: 'prefix_preferred_lifetime', type: 'seconds', default: '604800', help: 'preferred lifetime of the prefix (RFC 4861 default 7 days)' },
+  { key: 'dhcpv6', type: 'bool', default: 'yes', help: 'answer DHCPv6 Information-Request (RAs carry the O flag)' },
+];
+
+/** [dhcp]: the responder's DHCPv4 server for bound TAPs (as nfdhcpd). */
+export const DHCP_KEYS: readonly KeySpec[] = [
+  { key: 'enabled', type: 'bool', default: 'yes', help: 'answer DHCPDISCOVER/REQUEST/INFORM with the VM\'s bound IPv4 address' },
+  { key: 'nameservers', type: 'addr4-list', help: 'DNS servers (option 6)' },
+  { key: 'domain', type: 'domain', help: 'domain name (option 15)' },
+  { key: 'lease_time', type: 'seconds', default: '86400', help: 'lease time (option 51); T1 and T2 are 1/2 and 7/8 of it' },
+  { key: 'mtu', type: 'mtu', help: 'interface MTU (option 26)' },
+];
+
+/** The sections of vmrouter.conf and their keys. */
+export const SECTIONS: Readonly<Record<string, { named: boolean; keys: readonly KeySpec[] }>> = {
+  network: { named: true, keys: NETWORK_KEYS },
+  ndp: { named: false, keys: NDP_KEYS },
+  dhcp: { named: false, keys: DHCP_KEYS },
 };

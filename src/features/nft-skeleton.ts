@@ -32,10 +32,11 @@ export function inetTable(): NftStep {
       `add rule ${t} guard icmpv6 type { nd-router-advert, nd-redirect } counter drop comment "vmrouter: router advertisement or redirect from a VM"`,
       `add rule ${t} guard icmp type redirect counter drop comment "vmrouter: redirect from a VM"`,
       `add rule ${t} guard udp sport { 67, 547 } counter drop comment "vmrouter: DHCP server on a VM"`,
+      // DHCPv4 is answered on the node (vmrouter ndp reads a copy from its packet socket, taken
+      // before netfilter); a unicast renewal to the gateway must not be routed on to the router.
+      `add rule ${t} guard udp dport 67 counter drop comment "vmrouter: DHCP is answered on the node"`,
       `add rule ${t} guard iifname . ip saddr @vm4 accept`,
       `add rule ${t} guard iifname . ip6 saddr @vm6 accept`,
-      // DHCPv4 from a VM that has no address yet; 0.0.0.0 is never forwarded (martian source).
-      `add rule ${t} guard ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept`,
       // Link-local sources (ND, RS, DHCPv6 with the node) are never forwarded by the kernel.
       `add rule ${t} guard ip6 saddr fe80::/10 accept`,
       // Duplicate address detection and its MLD report use the unspecified source (RFC 4862 5.4.2, RFC 3590).

@@ -6,4 +6,6 @@ export interface TapBinding {
   mac: string | null;
   ips: string[];
   ip6s: string[];
+  /** given to the VM by the DHCPv4 responder (Ganeti's INSTANCE, or --hostname) */
+  hostname?: string | null;
 }

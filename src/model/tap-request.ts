@@ -8,6 +8,7 @@ import { ifnameProblem, networkNameProblem, parseMac } from './names.js';
 import type { Network } from './network.js';
 import { UsageError } from '../config/errors.js';
 import { bindingIp6s } from '../features/routed.js';
+import { domainProblem } from '../ndp/config.js';
 
 export interface TapRequest {
   network: string | null;
@@ -17,6 +18,8 @@ export interface TapRequest {
   mac: string | null;
   ips: string[];
   ip6s: string[];
+  /** for the DHCPv4 responder (option 12) */
+  hostname?: string | null;
   /** what Ganeti says about the network, checked against vmrouter's definition */
   claims: { label: string; subnet?: string; gateway?: string; family: 4 | 6 }[];
   /** names the inputs in messages: "--ip" or "IP" */
@@ -43,6 +46,14 @@ export interface TapFlags {
   mac?: string;
   ip?: string[];
   ip6?: string[];
+  hostname?: string;
+}
+
+function hostname(value: string | undefined, label: string): string | null {
+  if (value === undefined || value === '') return null;
+  const p = domainProblem(value);
+  if (p) throw new UsageError(`${label} ${JSON.stringify(value)}: ${p.replace('domain name', 'host name')}`);
+  return value.replace(/\.$/, '');
 }
 
 export function tapRequestFromFlags(f: TapFlags): TapRequest {
@@ -58,6 +69,7 @@ export function tapRequestFromFlags(f: TapFlags): TapRequest {
     mac,
     ips: addresses(f.ip ?? [], 4, '--ip'),
     ip6s: addresses(f.ip6 ?? [], 6, '--ip6'),
+    hostname: hostname(f.hostname, '--hostname'),
     claims: [],
     labels,
   };
@@ -83,7 +95,7 @@ export function tapRequestFromGanetiEnv(env: Readonly<Record<string, string | un
   if (env.NETWORK_GATEWAY) claims.push({ label: 'NETWORK_GATEWAY', gateway: env.NETWORK_GATEWAY, family: 4 });
   if (env.NETWORK_SUBNET6) claims.push({ label: 'NETWORK_SUBNET6', subnet: env.NETWORK_SUBNET6, family: 6 });
   if (env.NETWORK_GATEWAY6) claims.push({ label: 'NETWORK_GATEWAY6', gateway: env.NETWORK_GATEWAY6, family: 6 });
-  return { network: name, link, tap, mac, ips: env.IP ? addresses([env.IP], 4, 'IP') : [], ip6s: [], claims, labels };
+  return { network: name, link, tap, mac, ips: env.IP ? addresses([env.IP], 4, 'IP') : [], ip6s: [], hostname: hostname(env.INSTANCE, 'INSTANCE'), claims, labels };
 }
 
 /** Which network a request means: by name, else by Ganeti's LINK (table id or table name). */
@@ -130,7 +142,7 @@ export function bindTap(n: Network, req: TapRequest): TapBinding {
   if (req.ips.length === 0 && ip6s.length === 0) {
     throw new UsageError(`no address for ${req.tap}: give ${req.labels.ip}${n.v6 ? ` or ${req.labels.ip6} (or ${req.labels.mac} for an EUI-64 address)` : ''}`);
   }
-  return { network: n.name, tap: req.tap, mac: req.mac, ips: req.ips, ip6s };
+  return { network: n.name, tap: req.tap, mac: req.mac, ips: req.ips, ip6s, ...(req.hostname ? { hostname: req.hostname } : {}) };
 }
 
 /** Addresses already bound to another TAP: binding them twice would route one VM's traffic to another. */

@@ -12,9 +12,10 @@ import { keySpec, ROLES, type Role } from '../config/schema.js';
 const RESERVED_TABLES = new Set([0, 253, 254, 255]);
 const DEFAULT_PRIORITY = 10000;
 
-class Checker {
+/** Typed reads of one raw section, collecting every problem with its file, line and key. */
+export class Checker {
   readonly problems: InputError[] = [];
-  constructor(private readonly raw: RawNetwork) {}
+  constructor(readonly raw: RawNetwork) {}
 
   private origin(key: string): Origin {
     return this.raw.values.get(key)?.origin ?? { ...this.raw.origin, key };

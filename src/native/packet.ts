@@ -7,7 +7,18 @@ import { dirname, join, resolve } from 'node:path';
 
 export interface PacketAddon {
   send(ifindex: number, frame: Buffer): void;
+  /** one receiving socket for the process: every frame the filter passes, with its interface */
+  /** checksumTrusted: the kernel verified the L4 checksum, or the sender left it to offload (not final yet) */
+  listen(filter: Buffer, onFrame: (ifindex: number, pkttype: number, frame: Buffer, checksumTrusted: boolean) => void): void;
+  stop(): void;
+  /** frames the kernel handed over and dropped (queue full) since the previous call */
+  stats(): { received: number; dropped: number };
 }
+
+/** sll_pkttype values (linux/if_packet.h) */
+export const PACKET_HOST = 0;
+export const PACKET_BROADCAST = 1;
+export const PACKET_MULTICAST = 2;
 
 const FILE = 'vmrouter_packet.node';
 let cached: PacketAddon | null = null;

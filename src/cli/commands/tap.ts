@@ -22,10 +22,11 @@ export function tapCommand(ctx: () => Context, planning: boolean): Command {
     .option('--mac <mac>', 'MAC of the VM (gives the EUI-64 IPv6 address when no --ip6 is given)')
     .option('--ip <address...>', 'IPv4 addresses of the VM (several after one flag, or the flag repeated)')
     .option('--ip6 <address...>', 'IPv6 addresses of the VM')
+    .option('--hostname <name>', 'host name the DHCPv4 responder gives the VM (Ganeti: $INSTANCE)')
     .action(async (opts: TapOptions) => {
       const c = ctx();
       requireDryRun(opts, planning);
-      const fromFlags = opts.tap !== undefined || opts.network !== undefined || opts.ip !== undefined || opts.ip6 !== undefined;
+      const fromFlags = opts.tap !== undefined || opts.network !== undefined || opts.ip !== undefined || opts.ip6 !== undefined || opts.hostname !== undefined;
       const req = fromFlags ? tapRequestFromFlags(opts) : tapRequestFromGanetiEnv(process.env);
       if (req === null) {
         if (c.globals.verbose) c.err(`vmrouter: MODE=${process.env.MODE}: not a routed NIC, nothing to do\n`);
