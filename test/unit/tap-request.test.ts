@@ -68,6 +68,7 @@ t.test('flags', async (t) => {
     mac: '52:54:00:ab:cd:ef',
     ips: ['192.0.2.11'],
     ip6s: ['2001:db8::11'],
+    hostname: null,
     claims: [],
     labels: { tap: '--tap', mac: '--mac', ip: '--ip', ip6: '--ip6', network: '--network' },
   });
@@ -81,6 +82,13 @@ t.test('flags', async (t) => {
   t.equal(usage(() => flags({ ip6: ['fe80::1%tap0'] })), '--ip6 "fe80::1%tap0": not an IPv6 address');
 });
 
+t.test('host names for DHCPv4: --hostname and Ganeti INSTANCE, checked', async (t) => {
+  t.equal(flags({ ip: ['192.0.2.11'], hostname: 'vm1.example.org.' }).hostname, 'vm1.example.org', 'a trailing dot is dropped');
+  t.equal(ganeti({ LINK: '222', IP: '192.0.2.11', INSTANCE: 'web-1' }).hostname, 'web-1');
+  t.throws(() => flags({ ip: ['192.0.2.11'], hostname: 'bad_host$(x)' }), { message: /--hostname "bad_host\$\(x\)": is not a host name/ });
+  t.throws(() => ganeti({ LINK: '222', IP: '192.0.2.11', INSTANCE: 'a'.repeat(64) }), { message: /^INSTANCE "a{64}": is not a host name/ });
+});
+
 t.test('Ganeti environment', async (t) => {
   t.equal(tapRequestFromGanetiEnv({ MODE: 'bridged', INTERFACE: 'tap0', LINK: 'br0' }), null, 'bridged NICs are not ours');
   t.equal(tapRequestFromGanetiEnv({ MODE: 'openvswitch', INTERFACE: 'tap0', LINK: 'ovs0' }), null);
@@ -92,6 +100,7 @@ t.test('Ganeti environment', async (t) => {
     mac: 'aa:00:00:11:22:33',
     ips: ['192.0.2.11'],
     ip6s: [],
+    hostname: null,
     claims: [
       { label: 'NETWORK_SUBNET', subnet: '192.0.2.0/24', family: 4 },
       { label: 'NETWORK_GATEWAY', gateway: '192.0.2.1', family: 4 },
