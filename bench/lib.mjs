@@ -10,8 +10,8 @@ export const BIN = join(ROOT, 'dist', 'vmrouter');
 export const ENV = { ...process.env };
 delete ENV.NODE_EXTRA_CA_CERTS;
 
-export function sh(argv, { input, ok = true } = {}) {
-  const r = spawnSync(argv[0], argv.slice(1), { input, env: ENV, encoding: 'utf8', maxBuffer: 64 << 20 });
+export function sh(argv, { input, ok = true, env = ENV } = {}) {
+  const r = spawnSync(argv[0], argv.slice(1), { input, env, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (ok && r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r;
 }

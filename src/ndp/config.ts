@@ -84,6 +84,8 @@ function ndpConfig(raw: RawNetwork | undefined, problems: InputError[]): NdpConf
     dhcpv6: bool('dhcpv6', true),
   };
   if (config.prefixPreferredLifetime > config.prefixValidLifetime) c.fail('prefix_preferred_lifetime', 'must not exceed prefix_valid_lifetime');
+  // RFC 4861 6.2.1: 0, or at least MaxRtrAdvInterval (else the default route expires between two RAs)
+  if (config.routerLifetime !== 0 && config.routerLifetime < maxInterval) c.fail('router_lifetime', `must be 0 or at least max_interval (${maxInterval} s), RFC 4861 6.2.1`);
   problems.push(...c.problems);
   return config;
 }

@@ -41,9 +41,12 @@ export interface DaemonOptions {
 
 interface TapState {
   service: TapService;
+  /** encoded RAs by destination: a solicitation is answered without encoding anything */
+  raCache: Map<string, Buffer | null>;
   /** periodic (unsolicited) RA */
   timer?: NodeJS.Timeout;
   initialLeft: number;
+  llCheckedAt: number;
   /** at most one pending solicited RA per TAP: a flood of RS is answered by one RA, not queued */
   pending?: NodeJS.Timeout;
   lastMulticast: number;
@@ -117,6 +120,7 @@ export class ResponderDaemon {
 
   reloadConfig(): void {
     ({ responder: this.config, networks: this.networks } = this.opts.loadConfig());
+    for (const state of this.taps.values()) state.raCache.clear();
     this.lastLedger = '';
     this.reload();
   }
@@ -153,11 +157,14 @@ export class ResponderDaemon {
       if (!now || JSON.stringify(now.binding) !== JSON.stringify(state.service.binding) || now.network.name !== state.service.network.name) {
         this.farewell(state);
         this.taps.delete(ifindex);
-      } else state.service = now; // MAC or link-local may have changed
+      } else {
+        state.service = now; // MAC or link-local may have changed
+        state.raCache.clear();
+      }
     }
     for (const [ifindex, service] of services) {
       if (this.taps.has(ifindex)) continue;
-      const state: TapState = { service, initialLeft: MAX_INITIAL_RTR_ADVERTISEMENTS, lastMulticast: 0 };
+      const state: TapState = { service, raCache: new Map(), initialLeft: MAX_INITIAL_RTR_ADVERTISEMENTS, lastMulticast: 0, llCheckedAt: 0 };
       this.taps.set(ifindex, state);
       this.unsolicited(state);
     }
@@ -182,7 +189,7 @@ export class ResponderDaemon {
     if (!this.config.ndp.enabled || !state.service.network.v6) return;
     if (!state.service.tapLinkLocal) {
       // the TAP is still doing DAD on its link-local: try again shortly
-      state.timer = setTimeout(() => this.refreshLinkLocal(state), 500);
+      state.timer = setTimeout(() => this.refreshLinkLocal(state, true), 500);
       return;
     }
     const frame = raFor(state.service, this.config, null);
@@ -194,9 +201,14 @@ export class ResponderDaemon {
     state.timer = setTimeout(() => this.unsolicited(state), next);
   }
 
-  private refreshLinkLocal(state: TapState): void {
+  private refreshLinkLocal(state: TapState, force = false): void {
+    // at most every 500 ms per TAP, whatever a VM sends meanwhile (reading /proc/net/if_inet6 is O(links))
+    const now = Date.now();
+    if (!force && now - state.llCheckedAt < 500) return;
+    state.llCheckedAt = now;
     const ll = this.links.linkLocals().get(state.service.ifindex);
     if (ll) state.service = { ...state.service, tapLinkLocal: ll };
+    state.raCache.clear();
     this.unsolicited(state);
   }
 
@@ -226,8 +238,9 @@ export class ResponderDaemon {
       return;
     }
     this.counters.received[inbound.kind] = (this.counters.received[inbound.kind] ?? 0) + 1;
-    if (inbound.kind === 'ns' && !state.service.tapLinkLocal) this.refreshLinkLocal(state);
-    for (const reply of respond(inbound, state.service, this.config, this.duid)) {
+    // the TAP's link-local was still in DAD: look again (an RA to all nodes follows once it is there)
+    if ((inbound.kind === 'ns' || inbound.kind === 'rs') && !state.service.tapLinkLocal) this.refreshLinkLocal(state);
+    for (const reply of respond(inbound, state.service, this.config, this.duid, Math.random, (service, config, dst) => this.cachedRa(state, service, config, dst))) {
       if (reply.delay === 0 && !reply.multicast) {
         if (this.send(state, reply.kind, reply.frame)) this.sample(performance.now() - t0);
         continue;
@@ -245,6 +258,18 @@ export class ResponderDaemon {
         }
       }, Math.max(reply.delay, earliest));
     }
+  }
+
+  private cachedRa(state: TapState, service: TapService, config: ResponderConfig, dst: { ip: string; mac: string } | null): Buffer | null {
+    const key = dst ? `${dst.ip} ${dst.mac}` : '';
+    let frame = state.raCache.get(key);
+    if (frame === undefined) {
+      // a VM that keeps changing its source address must not grow this without bound
+      if (state.raCache.size >= 8) state.raCache.clear();
+      frame = raFor(service, config, dst);
+      state.raCache.set(key, frame);
+    }
+    return frame;
   }
 
   private sample(ms: number): void {

@@ -53,15 +53,24 @@ function maskOf(p: Prefix): string {
   return [24, 16, 8, 0].map((sh) => (bits >>> sh) & 255).join('.');
 }
 
-export function respond(inbound: Inbound, s: TapService, config: ResponderConfig, serverDuid: Buffer, random: () => number = Math.random): Reply[] {
+/**
+ * RFC 4861 6.2.6: a random delay in 0..MAX_RA_DELAY_TIME. Drawn from a range a scheduling margin
+ * (up to 50 ms) shorter, so that the RA still goes out inside the window when the node is busy.
+ */
+export function solicitedDelay(max: number, random: () => number): number {
+  return Math.floor(random() * (max - Math.min(50, max / 10)));
+}
+
+/** `cache`: raFor with memory (the daemon keeps each TAP's RAs, which only differ by destination). */
+export function respond(inbound: Inbound, s: TapService, config: ResponderConfig, serverDuid: Buffer, random: () => number = Math.random, cache?: typeof raFor): Reply[] {
   const v6 = s.network.v6;
   switch (inbound.kind) {
     case 'rs': {
       if (!config.ndp.enabled || !v6) return [];
       // RFC 4861 6.2.6: unicast to a host that said who it is, all-nodes for the unspecified source
       const unicast = inbound.srcIp !== '::';
-      const frame = raFor(s, config, unicast ? { ip: inbound.srcIp, mac: inbound.sllao ?? inbound.srcMac } : null);
-      return frame ? [{ kind: 'ra', frame, delay: Math.floor(random() * config.ndp.solicitedRaDelay), multicast: !unicast }] : [];
+      const frame = (cache ?? raFor)(s, config, unicast ? { ip: inbound.srcIp, mac: inbound.sllao ?? inbound.srcMac } : null);
+      return frame ? [{ kind: 'ra', frame, delay: solicitedDelay(config.ndp.solicitedRaDelay, random), multicast: !unicast }] : [];
     }
     case 'ns': {
       if (!config.ndp.enabled || !v6 || !s.tapLinkLocal) return [];
