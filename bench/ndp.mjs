@@ -132,11 +132,13 @@ const daemon = await startDaemon(500);
 const g = generate(1000, 1000, 1000, 1, 5_000);
 const stats = await stopDaemon(daemon);
 rows.push(['1000 TAPs, RFC delay 0..500 ms', g.sent, g.received, g.sent - g.received, '-', g.p50.toFixed(1), g.p99.toFixed(1), stats.processing.p50.toFixed(3), stats.processing.p99.toFixed(3)]);
-const within = g.max <= 500 + 50;
+const within = stats.solicited.late === 0 && g.received === g.sent;
 for (const ns of [NODE, GEN]) dropNs(ns);
 unmountRun();
 
 console.log('vmrouter ndp: Router Solicitations from bound TAPs, answered with Router Advertisements');
 console.log(table(rows));
-console.log(`RFC run: slowest RA ${g.max.toFixed(1)} ms after its RS (window 500 ms + 50 ms margin): ${within ? 'every RS answered within the window' : 'SOME RS ANSWERED LATE'}`);
+console.log(
+  `RFC run: the daemon saw at most ${stats.solicited.maxMs.toFixed(1)} ms from the kernel's receipt of an RS to its RA (window 500 ms), ${stats.solicited.late} late: ${within ? 'every RS answered within the window' : 'SOME RS ANSWERED LATE'}; seen from the VMs, the slowest RA came ${g.max.toFixed(1)} ms after its RS was sent`,
+);
 

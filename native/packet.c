@@ -13,7 +13,7 @@
  * (built in TypeScript, src/ndp/filter.ts) so the kernel hands over only the few frames the
  * responder answers. Frames this process sends are not looped back (PACKET_IGNORE_OUTGOING).
  * Readiness comes from libuv (uv_poll) on Node's own loop; each frame is passed to the callback as
- * (ifindex, pkttype, frame, checksumTrusted). The kernel keeps answering everything it answers anyway: this socket
+ * (ifindex, pkttype, frame, checksumTrusted, receivedMs). The kernel keeps answering everything it answers anyway: this socket
  * only gets copies, so nothing is lost while the daemon is down (fail-open by construction).
  */
 #include <arpa/inet.h>
@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -113,7 +114,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
     union {
       struct cmsghdr align;
-      char space[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+      char space[CMSG_SPACE(sizeof(struct tpacket_auxdata)) + CMSG_SPACE(sizeof(struct timespec))];
     } control;
     struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control };
     ssize_t n = recvmsg(r->fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
@@ -122,16 +123,23 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     /* The sender's stack may leave the L4 checksum to the NIC (CHECKSUM_PARTIAL: veth, virtio TAPs);
        then the field is not final, and the kernel says so (or that it verified it). */
     int checksum_trusted = 0;
+    /* when the kernel received it (CLOCK_REALTIME, ms): RFC timing counts from there, not from when
+       this process got round to reading it */
+    double received_ms = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA) {
         struct tpacket_auxdata aux;
         memcpy(&aux, CMSG_DATA(c), sizeof aux);
         checksum_trusted = (aux.tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)) != 0;
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        received_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
       }
     }
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
-    napi_value cb, global, args[4], result;
+    napi_value cb, global, args[5], result;
     napi_get_reference_value(env, r->callback, &cb);
     napi_get_global(env, &global);
     napi_create_int32(env, from.sll_ifindex, &args[0]);
@@ -139,7 +147,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     void *data;
     napi_create_buffer_copy(env, (size_t)n, buf, &data, &args[2]);
     napi_get_boolean(env, checksum_trusted, &args[3]);
-    napi_make_callback(env, r->async, global, cb, 4, args, &result);
+    napi_create_double(env, received_ms, &args[4]);
+    napi_make_callback(env, r->async, global, cb, 5, args, &result);
     napi_close_handle_scope(env, scope);
   }
 }
@@ -172,7 +181,8 @@ static napi_value listen_frames(napi_env env, napi_callback_info info) {
   int one = 1, rcvbuf = 8 << 20;
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
       setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 ||
-      setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) {
+      setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0) {
     int err = errno;
     close(fd);
     return throw_errno(env, "setsockopt", err);

@@ -8,8 +8,11 @@ import { dirname, join, resolve } from 'node:path';
 export interface PacketAddon {
   send(ifindex: number, frame: Buffer): void;
   /** one receiving socket for the process: every frame the filter passes, with its interface */
-  /** checksumTrusted: the kernel verified the L4 checksum, or the sender left it to offload (not final yet) */
-  listen(filter: Buffer, onFrame: (ifindex: number, pkttype: number, frame: Buffer, checksumTrusted: boolean) => void): void;
+  /**
+   * checksumTrusted: the kernel verified the L4 checksum, or the sender left it to offload (not final
+   * yet); receivedMs: when the kernel received the frame (ms since the epoch, 0 if unknown)
+   */
+  listen(filter: Buffer, onFrame: (ifindex: number, pkttype: number, frame: Buffer, checksumTrusted: boolean, receivedMs: number) => void): void;
   stop(): void;
   /** frames the kernel handed over and dropped (queue full) since the previous call */
   stats(): { received: number; dropped: number };

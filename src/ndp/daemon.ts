@@ -59,6 +59,8 @@ export interface Stats {
   socket: { received: number; dropped: number };
   /** ms of the responder's own work per answered solicitation (the chosen RFC delay excluded) */
   processing: { count: number; p50: number; p99: number; max: number };
+  /** solicited unicast RAs: the longest from the kernel's receipt of the RS to the RA, and how many exceeded solicited_ra_delay */
+  solicited: { maxMs: number; late: number };
   taps: number;
 }
 
@@ -97,7 +99,7 @@ export class ResponderDaemon {
   }
 
   start(): void {
-    this.addon.listen(responderFilter(), (ifindex, pkttype, frame, checksumTrusted) => this.onFrame(ifindex, pkttype, frame, checksumTrusted));
+    this.addon.listen(responderFilter(), (ifindex, pkttype, frame, checksumTrusted, receivedMs) => this.onFrame(ifindex, pkttype, frame, checksumTrusted, receivedMs));
     mkdirSync(this.opts.stateDir, { recursive: true });
     // `tap up` replaces ledger.json by rename: a directory watch sees it at once
     this.watcher = watch(this.opts.stateDir, (_event, file) => {
@@ -220,8 +222,10 @@ export class ResponderDaemon {
     if (frame) this.send(state, 'ra', frame);
   }
 
-  onFrame(ifindex: number, _pkttype: number, frame: Buffer, checksumTrusted = false): void {
+  onFrame(ifindex: number, _pkttype: number, frame: Buffer, checksumTrusted = false, receivedMs = 0): void {
     const t0 = performance.now();
+    // how long the frame waited in the socket queue (a burst of 1000 VMs booting): taken off the delay
+    const age = receivedMs > 0 ? Math.max(0, Date.now() - receivedMs) : 0;
     const state = this.taps.get(ifindex);
     if (!state) {
       this.counters.received.unbound = (this.counters.received.unbound ?? 0) + 1;
@@ -254,9 +258,10 @@ export class ResponderDaemon {
         const t1 = performance.now();
         if (this.send(state, reply.kind, reply.frame)) {
           this.sample(handled + performance.now() - t1);
+          if (receivedMs > 0 && !reply.multicast) this.solicited(Date.now() - receivedMs);
           if (reply.multicast) state.lastMulticast = Date.now();
         }
-      }, Math.max(reply.delay, earliest));
+      }, Math.max(reply.delay - age, earliest, 0));
     }
   }
 
@@ -270,6 +275,14 @@ export class ResponderDaemon {
       state.raCache.set(key, frame);
     }
     return frame;
+  }
+
+  /** kernel receipt of a solicitation → its RA sent, in ms (RFC 4861 6.2.6 window: MAX_RA_DELAY_TIME) */
+  private solicitedMax = 0;
+  private solicitedLate = 0;
+  private solicited(ms: number): void {
+    this.solicitedMax = Math.max(this.solicitedMax, ms);
+    if (ms > this.config.ndp.solicitedRaDelay) this.solicitedLate++;
   }
 
   private sample(ms: number): void {
@@ -289,6 +302,7 @@ export class ResponderDaemon {
       errors: this.counters.errors,
       socket: { ...this.socketTotals },
       processing: { count: sorted.length, p50: at(50), p99: at(99), max: sorted.at(-1) ?? 0 },
+      solicited: { maxMs: this.solicitedMax, late: this.solicitedLate },
       taps: this.taps.size,
     };
   }
