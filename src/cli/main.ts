@@ -1,6 +1,6 @@
 /**
- * vmrouter command line. Exit codes: 0 success, 1 a step failed on the host (rolled back), 2 bad input
- * (configuration, flags, environment; nothing applied).
+ * vmrouter command line. Exit codes: EXIT_STATUS. Every error is one line on stderr ("vmrouter: …");
+ * stack traces only with --debug or VMROUTER_DEBUG=1.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { InvalidInput, UsageError } from '../config/errors.js';
@@ -17,6 +17,41 @@ import { statusCommand } from './commands/status.js';
 import { tapCommand } from './commands/tap.js';
 import { Context, type GlobalOptions } from './context.js';
 
+/** The exit codes, for --help and vmrouter(8). */
+export const EXIT_STATUS: readonly (readonly [number, string])[] = [
+  [0, 'success (also: help and version)'],
+  [1, 'a step failed on the host; what the transaction had done was rolled back'],
+  [2, 'bad input: configuration, flags or environment; nothing was applied'],
+];
+
+/** `vmrouter tap up` for messages. */
+function pathOf(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Commander's own errors (unknown option, missing value...) as one line like every other error, with
+ * the help hint on it; a command that only groups others (tap, plan) named without one is an error too,
+ * not a screen of help on stderr.
+ */
+function oneLineErrors(cmd: Command): void {
+  cmd.exitOverride().configureOutput({
+    outputError: (text, write) => write(`vmrouter: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace('(Did you mean', '(did you mean')} (run ${pathOf(cmd)} --help for usage)\n`),
+  });
+  if (cmd.commands.length && cmd.parent) {
+    cmd.allowExcessArguments().action((_opts: unknown, self: Command) => {
+      const names = self.commands.map((c) => c.name());
+      const choice = `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
+      const [first] = self.args;
+      const what = first === undefined ? 'missing command' : `unknown command ${JSON.stringify(first)}`;
+      throw new UsageError(`${pathOf(self).replace(/^vmrouter /, '')}: ${what}: ${choice} (run ${pathOf(self)} --help for usage)`);
+    });
+  }
+  for (const c of cmd.commands) oneLineErrors(c);
+}
+
 export function buildProgram(): Command {
   const program = new Command('vmrouter');
   let context: Context | null = null;
@@ -28,8 +63,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--state-dir <dir>', 'where vmrouter records what it applied (default: /run/vmrouter, per network namespace)'))
     .option('-v, --verbose', 'say what was done')
     .option('--debug', 'print stack traces of errors')
-    .showHelpAfterError('(run vmrouter --help for usage)')
-    .exitOverride();
+    .addHelpText('after', `\nExit status:\n${EXIT_STATUS.map(([code, meaning]) => `  ${code}  ${meaning}`).join('\n')}\n\nSee vmrouter(8) and vmrouter.conf(5).`);
   program.addCommand(generateCommand(ctx));
   program.addCommand(checkCommand(ctx));
   for (const c of networkCommands(ctx, false)) program.addCommand(c);
@@ -38,7 +72,7 @@ export function buildProgram(): Command {
   program.addCommand(ndpCommand(ctx));
   program.addCommand(hookCommand(ctx));
   program.addCommand(statusCommand(ctx));
-  for (const c of program.commands) c.exitOverride();
+  oneLineErrors(program);
   return program;
 }
 
