@@ -30,6 +30,31 @@ export type KeyType =
   | 'mac'
   | 'centiseconds';
 
+/** What each type accepts, in words: the manual and docs/configuration.md show it beside every key. */
+export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
+  seconds: 'seconds',
+  milliseconds: 'milliseconds',
+  mtu: 'MTU, 1280-65535',
+  'hop-limit': 'hop limit, 0-255',
+  'addr4-list': 'IPv4 addresses, separated by spaces or commas',
+  'addr6-list': 'IPv6 addresses, separated by spaces or commas',
+  domain: 'domain name',
+  'domain-list': 'domain names, separated by spaces or commas',
+  role: 'vmc, router or vmc+router',
+  ifname: 'interface name',
+  table: 'routing table id',
+  'table-name': 'rt_tables name',
+  mark: 'firewall mark, 1-4294967295',
+  priority: 'rule preference, 1-32765',
+  prefix4: 'IPv4 prefix, ADDRESS/LENGTH',
+  prefix6: 'IPv6 prefix, ADDRESS/LENGTH',
+  addr4: 'IPv4 address',
+  addr6: 'IPv6 address',
+  bool: 'yes or no',
+  mac: 'MAC address',
+  centiseconds: '1/100 s',
+};
+
 export interface KeySpec {
   key: string;
   type: KeyType;
