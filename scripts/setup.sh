@@ -1,7 +1,8 @@
 #!/bin/sh
 # Sets up a Debian 12 machine to build and test vmrouter: the system tools the hooks and the tests
-# run (as root; iptables and arptables only for the per-TAP comparison in bench/), the npm
-# dependencies, and the build (dist/vmrouter).
+# run (as root; iptables and arptables only for the per-TAP comparison in bench/), what building and
+# checking the Debian package needs (test/package: dpkg-dev, debhelper, lintian, git; man-db checks
+# the manual pages), the npm dependencies, and the build (dist/vmrouter).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -11,7 +12,8 @@ if [ "$(id -u)" = 0 ]; then
     iproute2 nftables ifupdown iputils-ping iputils-arping procps kmod \
     ndisc6 isc-dhcp-client tcpdump \
     iptables arptables \
-    python3 make g++ binutils >/dev/null
+    python3 make g++ binutils \
+    dpkg-dev debhelper lintian man-db git >/dev/null
 fi
 node -e 'const [a]=process.versions.node.split("."); if (+a < 20) { console.error("vmrouter needs Node.js 20 or newer, this is " + process.version); process.exit(1) }'
 npm ci --no-audit --no-fund --loglevel=error

@@ -55,15 +55,24 @@ async function removeNs(name: string): Promise<void> {
 /**
  * Gives a namespace its own /etc/network with the repository's hooks. The hooks exec
  * /usr/sbin/vmrouter; here that path is replaced by the freshly built binary (the installed-package
- * test runs them unmodified).
+ * test uses installPackagedHooks instead).
  */
 export function installHooks(ns: string, interfaces: string): void {
-  const etc = join('/etc/netns', ns, 'network');
   const hook = readFileSync(join(ROOT, 'hooks', 'vmrouter'), 'utf8');
   if (!hook.includes('/usr/sbin/vmrouter')) throw new Error('hooks/vmrouter no longer execs /usr/sbin/vmrouter: update the test');
+  networkDir(ns, interfaces, (_dir, dest) => writeFileSync(dest, hook.replaceAll('/usr/sbin/vmrouter', BIN)));
+}
+
+/** The same with the hooks the vmrouter package installed in /etc/network, byte for byte. */
+export function installPackagedHooks(ns: string, interfaces: string): void {
+  networkDir(ns, interfaces, (dir, dest) => copyFileSync(join('/etc/network', dir, 'vmrouter'), dest));
+}
+
+function networkDir(ns: string, interfaces: string, put: (dir: string, dest: string) => void): void {
+  const etc = join('/etc/netns', ns, 'network');
   for (const dir of ['if-pre-up.d', 'if-up.d', 'if-down.d', 'if-post-down.d']) mkdirSync(join(etc, dir), { recursive: true });
   for (const dir of ['if-up.d', 'if-down.d']) {
-    writeFileSync(join(etc, dir, 'vmrouter'), hook.replaceAll('/usr/sbin/vmrouter', BIN));
+    put(dir, join(etc, dir, 'vmrouter'));
     chmodSync(join(etc, dir, 'vmrouter'), 0o755);
   }
   writeFileSync(join(etc, 'interfaces'), interfaces);
