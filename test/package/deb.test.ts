@@ -105,6 +105,9 @@ async function main(): Promise<void> {
     }
     times.sort((a, b) => a - b);
     t.comment(`env -i ${SBIN} --version: median of 11 runs ${times[5]!.toFixed(1)} ms (min ${times[0]!.toFixed(1)}, max ${times[10]!.toFixed(1)})`);
+    // no Node.js at all: the system's node and global modules hidden in a private mount namespace
+    const hidden = await run(['unshare', '--mount', 'sh', '-c', `mount --bind /dev/null /usr/bin/node && { [ ! -d /usr/lib/node_modules ] || mount -t tmpfs none /usr/lib/node_modules; } && cd / && env -i ${SBIN} --version`], { ok: false });
+    t.same([hidden.code, hidden.stdout.trim()], [0, r.stdout.trim()], `runs with /usr/bin/node hidden${hidden.code ? `: ${hidden.stderr}` : ''}`);
     const help = spawnSync(SBIN, [], { cwd: '/', env: {}, encoding: 'utf8' });
     t.match(help.stdout, /^Usage: vmrouter/, 'no arguments: help');
     const bad = spawnSync(SBIN, ['--config', '/nonexistent', 'check'], { cwd: '/', env: {}, encoding: 'utf8' });
