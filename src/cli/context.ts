@@ -1,5 +1,5 @@
 /** What every command shares: global options, the runner, the configuration, and output. */
-import { DEFAULT_CONFIG, loadConfig } from '../config/load.js';
+import { DEFAULT_CONFIG, loadFullConfig, type Config } from '../config/load.js';
 import type { Network } from '../model/network.js';
 import { RealHost, type Host } from '../exec/host.js';
 import { emptyLedger, LedgerStore, type Ledger } from '../exec/ledger.js';
@@ -26,7 +26,7 @@ export interface RunOptions {
 
 export class Context {
   private runnerInstance: Runner | null = null;
-  private configCache: Network[] | null = null;
+  private configCache: Config | null = null;
   constructor(
     readonly globals: GlobalOptions,
     readonly out: (text: string) => void = (t) => process.stdout.write(t),
@@ -45,10 +45,15 @@ export class Context {
     return this.runnerInstance;
   }
 
-  /** The networks of the configuration file (read once). */
-  networks(): Network[] {
-    this.configCache ??= loadConfig(this.globals.config ?? DEFAULT_CONFIG);
+  /** The configuration file, verified (read once). */
+  config(): Config {
+    this.configCache ??= loadFullConfig(this.globals.config ?? DEFAULT_CONFIG);
     return this.configCache;
+  }
+
+  /** The networks of the configuration file. */
+  networks(): Network[] {
+    return this.config().networks;
   }
 
   /** The configured networks, or [] when the file does not exist (the hooks work without it). */

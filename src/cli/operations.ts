@@ -9,6 +9,8 @@ import type { TapBinding } from '../model/binding.js';
 import type { Network } from '../model/network.js';
 import { bindingClashes, bindTap, resolveNetwork, type TapRequest } from '../model/tap-request.js';
 import { planNetwork, planTap } from '../features/routed.js';
+import type { Attachment, FeatureRecord } from '../features/feature.js';
+import { featureOwner } from '../features/registry.js';
 import type { Host } from '../exec/host.js';
 import { networkOwner, tapOwner, type Ledger, type Scope } from '../exec/ledger.js';
 import type { Decision } from '../exec/runner.js';
@@ -161,4 +163,29 @@ export function tapSyncOp(host: Host, network: string, lines: BindingLine[], con
       return decisions;
     },
   };
+}
+
+/** Applies one attachment of a feature record (the stanza of `iface` carries `vmrouter-KIND NAME`). */
+export function featureUpOp(host: Host, kind: string, record: FeatureRecord, attachment: Attachment): Operation {
+  const owner = featureOwner(kind, record.name, attachment.iface);
+  return {
+    title: `up ${kind} ${record.name} on ${attachment.iface}`,
+    scope: { owners: [owner] },
+    decide: (ledger, mode) => {
+      const index = ifindex(host, attachment.iface);
+      if (mode === 'apply') {
+        if (index === undefined) throw new UsageError(`${kind} ${record.name}: interface ${attachment.iface} does not exist`);
+        if (!isUp(host, attachment.iface)) throw new UsageError(`${kind} ${record.name}: interface ${attachment.iface} is down: bring it up first (ifup does)`);
+      }
+      const previous = ledger.owners[owner];
+      const entry = { kind: 'feature' as const, feature: kind, iface: attachment.iface, record, ...(index !== undefined ? { ifindex: index } : {}) };
+      return [{ owner, desired: { entry, steps: attachment.steps, replace: previous !== undefined && previous.ifindex !== index } }];
+    },
+  };
+}
+
+/** Removes what the ledger says one attachment added, whatever the configuration says now. */
+export function featureDownOp(kind: string, name: string, iface: string): Operation {
+  const owner = featureOwner(kind, name, iface);
+  return { title: `down ${kind} ${name} on ${iface}`, scope: { owners: [owner] }, decide: () => [{ owner, desired: null }] };
 }

@@ -7,17 +7,32 @@
 import ini from 'ini';
 import { InputError, InvalidInput, type Origin } from './errors.js';
 import type { RawNetwork } from './raw.js';
-import { SECTIONS } from './schema.js';
+import { FEATURES } from '../features/registry.js';
+import { SECTIONS, type KeySpec } from './schema.js';
 import { suggest } from './suggest.js';
 
 const SECTION = /^\[([^\]]*)\]\s*(?:[;#].*)?$/;
 const KEY_VALUE = /^([^=\s][^=]*?)\s*=(.*)$/;
 
-/** The sections of a vmrouter.conf: [network NAME] ones, and the single [ndp] and [dhcp]. */
+/** The sections of a vmrouter.conf: [network NAME] ones, the single [ndp] and [dhcp], and the features' [KIND NAME]. */
 export interface IniSections {
   networks: RawNetwork[];
   /** [ndp], [dhcp]: `name` is the section kind */
   globals: Map<string, RawNetwork>;
+  /** sections of the registered features, by kind, in file order */
+  features: Map<string, RawNetwork[]>;
+}
+
+/** What a section kind looks like: the fixed ones, then the registered features (always named). */
+export function sectionSpec(kind: string): { named: boolean; keys: readonly KeySpec[] } | undefined {
+  const feature = FEATURES.find((f) => f.kind === kind);
+  return SECTIONS[kind] ?? (feature ? { named: true, keys: feature.keys } : undefined);
+}
+
+/** "[network NAME], [ndp], [dhcp] and [twin NAME]" for error messages. */
+function sectionList(): string {
+  const all = [...Object.entries(SECTIONS).map(([k, s]) => `[${k}${s.named ? ' NAME' : ''}]`), ...FEATURES.map((f) => `[${f.kind} NAME]`)];
+  return `${all.slice(0, -1).join(', ')} and ${all[all.length - 1]}`;
 }
 
 export function loadIni(text: string, file: string): RawNetwork[] {
@@ -28,6 +43,7 @@ export function loadIniSections(text: string, file: string): IniSections {
   const problems: InputError[] = [];
   const networks: RawNetwork[] = [];
   const globals = new Map<string, RawNetwork>();
+  const features = new Map<string, RawNetwork[]>();
   let keys: ReadonlySet<string> = new Set();
   const seenSections = new Map<string, number>();
   let current: RawNetwork | null = null;
@@ -52,9 +68,9 @@ export function loadIniSections(text: string, file: string): IniSections {
       }
       seenSections.set(title, lineNo);
       const [kind, name, ...rest] = title.split(' ');
-      const spec = kind === undefined ? undefined : SECTIONS[kind];
+      const spec = kind === undefined ? undefined : sectionSpec(kind);
       if (!spec) {
-        problems.push(new InputError(at(section), 'unknown section; vmrouter.conf has [network NAME], [ndp] and [dhcp] sections'));
+        problems.push(new InputError(at(section), `unknown section; vmrouter.conf has ${sectionList()} sections`));
         return;
       }
       if (spec.named && (!name || rest.length > 0)) {
@@ -66,7 +82,8 @@ export function loadIniSections(text: string, file: string): IniSections {
         return;
       }
       current = { name: spec.named ? name! : kind!, origin: at(section), values: new Map() };
-      if (spec.named) networks.push(current);
+      if (kind === 'network') networks.push(current);
+      else if (spec.named) features.set(kind!, [...(features.get(kind!) ?? []), current]);
       else globals.set(kind!, current);
       keys = new Set(spec.keys.map((k) => k.key));
       skipping = false;
@@ -80,7 +97,7 @@ export function loadIniSections(text: string, file: string): IniSections {
     }
     const key = kv[1]!.trim();
     if (!current) {
-      if (!skipping) problems.push(new InputError(at('(top level)', key), 'key outside a section; put it under [network NAME], [ndp] or [dhcp]'));
+      if (!skipping) problems.push(new InputError(at('(top level)', key), `key outside a section; put it under ${sectionList().replace(/ and (?=[^,]*$)/, ' or ')}`));
       return;
     }
     const network: RawNetwork = current;
@@ -99,7 +116,7 @@ export function loadIniSections(text: string, file: string): IniSections {
   });
 
   if (problems.length > 0) throw new InvalidInput(problems);
-  return { networks, globals };
+  return { networks, globals, features };
 }
 
 /**

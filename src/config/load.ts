@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { Network } from '../model/network.js';
 import { verifyNetworks } from '../model/verify.js';
 import { verifyResponder, type ResponderConfig } from '../ndp/config.js';
+import type { FeatureRecord } from '../features/feature.js';
+import { FEATURES } from '../features/registry.js';
 import { InputError, InvalidInput } from './errors.js';
 import { loadIniSections } from './ini.js';
 
@@ -11,6 +13,8 @@ export const DEFAULT_CONFIG = '/etc/vmrouter/vmrouter.conf';
 export interface Config {
   networks: Network[];
   responder: ResponderConfig;
+  /** records of the registered features, by kind (every kind present, possibly empty) */
+  features: Map<string, FeatureRecord[]>;
 }
 
 export function readConfigText(file: string): string {
@@ -37,8 +41,13 @@ export function parseFullConfig(text: string, file: string): Config {
   };
   const networks = attempt(() => verifyNetworks(sections.networks));
   const responder = attempt(() => verifyResponder(sections));
+  const features = new Map<string, FeatureRecord[]>();
+  for (const f of FEATURES) {
+    const records = attempt(() => f.verify(sections.features.get(f.kind) ?? [], { networks: networks ?? [], records: features }));
+    features.set(f.kind, records ?? []);
+  }
   if (problems.length > 0 || !networks || !responder) throw new InvalidInput(problems);
-  return { networks, responder };
+  return { networks, responder, features };
 }
 
 export function parseConfig(text: string, file: string): Network[] {

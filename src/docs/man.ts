@@ -6,6 +6,7 @@
 import type { Command, Option } from 'commander';
 import { DEFAULT_CONFIG } from '../config/load.js';
 import { LEGACY_OPTIONS, SECTIONS, TYPE_HELP, type KeySpec } from '../config/schema.js';
+import { FEATURES } from '../features/registry.js';
 import { EXIT_STATUS } from '../cli/main.js';
 import { RUN_DIR } from '../exec/state-dir.js';
 import { esc, literal, sh, ss, syntax, th, tp } from './roff.js';
@@ -128,6 +129,10 @@ export function renderManPage5(version: string, example: string): string {
     if (name === 'ndp') parts.push(`${esc('The IPv6 side of the responder, `vmrouter ndp`: router advertisements, neighbour solicitations and DHCPv6 on bound TAPs.')}\n`);
     if (name === 'dhcp') parts.push(`${esc('The DHCPv4 server of the responder for bound TAPs: each VM gets the address bound to its TAP.')}\n`);
     parts.push(keyEntries(section.keys, section.named));
+  }
+  for (const f of FEATURES) {
+    parts.push(sh(`[${f.kind} NAME] section`), `${esc(`${f.summary} \`vmrouter generate\` writes a stanza for each interface it attaches to, with the option vmrouter-${f.kind} NAME.`)}\n`);
+    parts.push(keyEntries(f.keys, false));
   }
   parts.push(sh('snf-network stanzas'), `${esc('The hooks also read stanzas of snf-network and gnt-networking, for the stanza\'s address family, so a node migrates by installing vmrouter:')}\n`);
   for (const [option, spec] of Object.entries(LEGACY_OPTIONS)) parts.push(tp(`.B ${esc(option)}`, esc(`${spec.help} (${spec.inet === spec.inet6 ? spec.inet : `${spec.inet} or ${spec.inet6}`})`)));

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_CONFIG } from '../config/load.js';
 import { LEGACY_OPTIONS, SECTIONS, TYPE_HELP, type KeySpec } from '../config/schema.js';
+import { FEATURES } from '../features/registry.js';
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|');
 
@@ -31,6 +32,10 @@ export function renderConfigMarkdown(example: string): string {
     if (name === 'ndp') parts.push('The IPv6 side of the responder (`vmrouter ndp`): router advertisements, neighbour solicitations and DHCPv6 on bound TAPs.\n');
     if (name === 'dhcp') parts.push('The DHCPv4 server of the responder: each VM gets the address bound to its TAP.\n');
     parts.push(table(section.keys, section.named));
+  }
+  for (const f of FEATURES) {
+    parts.push(`## \`[${f.kind} NAME]\`\n`, `${f.summary} \`vmrouter generate\` writes a stanza for each interface it attaches to, with the option \`vmrouter-${f.kind} NAME\`.\n`);
+    parts.push(table(f.keys, false));
   }
   parts.push('## snf-network stanzas\n', "The hooks also read snf-network / gnt-networking stanzas, for the stanza's address family:\n");
   parts.push('| option | meaning | key |\n|---|---|---|\n' + Object.entries(LEGACY_OPTIONS).map(([o, s]) => `| \`${o}\` | ${cell(s.help)} | \`${s.inet}\`${s.inet6 !== s.inet ? ` / \`${s.inet6}\`` : ''} |`).join('\n') + '\n');

@@ -12,6 +12,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { TapBinding } from '../model/binding.js';
+import type { FeatureRecord } from '../features/feature.js';
 import type { Network } from '../model/network.js';
 import type { HeldStep } from '../plan/step.js';
 import type { NetnsIdentity } from './state-dir.js';
@@ -34,6 +35,8 @@ export interface LedgerObject {
 export type OwnerEntry = (
   | { kind: 'network'; record: Network }
   | { kind: 'tap'; record: TapBinding }
+  /** an attachment of a registered feature (features/registry.ts) to one interface */
+  | { kind: 'feature'; feature: string; iface: string; record: FeatureRecord }
 ) & {
   since: string;
   ifindex?: number;
@@ -146,7 +149,7 @@ export class LedgerStore {
     }
     const owners: Record<string, OwnerEntry> = {};
     for (const [owner, entry] of Object.entries(ledger.owners)) {
-      if (entry.kind === 'network') {
+      if (entry.kind !== 'tap') {
         owners[owner] = entry;
         continue;
       }

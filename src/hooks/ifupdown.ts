@@ -14,7 +14,8 @@ import { ifnameProblem, networkNameProblem } from '../model/names.js';
 import { verifyNetworks } from '../model/verify.js';
 import { networkOwner } from '../exec/ledger.js';
 import type { Context } from '../cli/context.js';
-import { networkDownOp, networkUpOp, type Operation } from '../cli/operations.js';
+import { featureDownOp, featureUpOp, networkDownOp, networkUpOp, type Operation } from '../cli/operations.js';
+import { FEATURES, featureEnvVar } from '../features/registry.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -35,10 +36,63 @@ function rtTableIds(): Map<string, number> {
 }
 
 const mentionsUs = (env: Env): boolean => Object.keys(env).some((k) => /^IF_(VMROUTER_|IP_ROUTING_TABLE$|IP_ROUTES$|IP_GATEWAY$|IP_FORWARDING$|IP_PROXY_ARP$|IP_PROXY_NDP$|ARP_IP$)/.test(k));
+const FEATURE_VARS: ReadonlySet<string> = new Set(FEATURES.map((f) => featureEnvVar(f.kind)));
+/** Options of a routed network (`vmrouter-network`, `vmrouter-role`, …), not of a feature. */
+const mentionsNetwork = (env: Env): boolean => Object.keys(env).some((k) => !FEATURE_VARS.has(k) && mentionsUs({ [k]: '' }));
 
-/** The operation for this hook invocation, or null when there is nothing for vmrouter to do. */
+/**
+ * The features named in the stanza (`vmrouter-KIND NAME [NAME...]`). Up reads their records from
+ * vmrouter.conf; down removes what the ledger holds for them on this interface, whatever the
+ * configuration says now.
+ */
+function featureOperations(ctx: Context, env: Env, direction: 'up' | 'down', iface: string): Operation[] {
+  const ops: Operation[] = [];
+  for (const f of FEATURES) {
+    const value = env[featureEnvVar(f.kind)];
+    if (value === undefined) continue;
+    const names = value.trim().split(/\s+/).filter((x) => x !== '');
+    const option = `vmrouter-${f.kind}`;
+    if (names.length === 0) throw new UsageError(`${iface}: ${option}: expected the name of a [${f.kind} NAME] section`);
+    for (const name of names) {
+      const problem = networkNameProblem(name);
+      if (problem) throw new UsageError(`${iface}: ${option} ${JSON.stringify(name)}: ${problem}`);
+      if (direction === 'down') {
+        ops.push(featureDownOp(f.kind, name, iface));
+        continue;
+      }
+      const config = ctx.globals.config;
+      const record = ctx.config().features.get(f.kind)?.find((r) => r.name === name);
+      if (!record) throw new UsageError(`${iface}: ${option} ${name}: no [${f.kind} ${name}] section in ${config}`);
+      const attachments = f.attach(record);
+      const mine = attachments.find((a) => a.iface === iface);
+      if (!mine) throw new UsageError(`${iface}: ${option} ${name}: [${f.kind} ${name}] in ${config} does not attach to ${iface} (it does to ${attachments.map((a) => a.iface).join(', ') || 'no interface'})`);
+      ops.push(featureUpOp(ctx.host, f.kind, record, mine));
+    }
+  }
+  return ops;
+}
+
+/** The operations for this hook invocation: none when there is nothing for vmrouter to do. */
+export function hookOperations(ctx: Context, env: Env): Operation[] {
+  if (!mentionsUs(env)) return [];
+  const phase = env.PHASE;
+  const direction = phase === 'post-up' ? 'up' : phase === 'pre-down' ? 'down' : null;
+  if (direction === null) return [];
+  const addrfam = env.ADDRFAM;
+  if (addrfam !== 'inet' && addrfam !== 'inet6') return [];
+  const iface = env.IFACE ?? '';
+  const problem = ifnameProblem(iface);
+  if (problem) throw new UsageError(`IFACE ${JSON.stringify(iface)}: ${problem}`);
+  const features = featureOperations(ctx, env, direction, iface);
+  if (!mentionsNetwork(env)) return features;
+  const network = hookOperation(ctx, env);
+  // up: the network first, then what builds on it; down: the reverse
+  return direction === 'up' ? [...(network ? [network] : []), ...features] : [...features, ...(network ? [network] : [])];
+}
+
+/** The routed network of this hook invocation, or null when there is nothing for vmrouter to do. */
 export function hookOperation(ctx: Context, env: Env): Operation | null {
-  if (!mentionsUs(env)) return null;
+  if (!mentionsNetwork(env)) return null;
   const phase = env.PHASE;
   const direction = phase === 'post-up' ? 'up' : phase === 'pre-down' ? 'down' : null;
   if (direction === null) return null;
@@ -48,7 +102,7 @@ export function hookOperation(ctx: Context, env: Env): Operation | null {
   const problem = ifnameProblem(iface);
   if (problem) throw new UsageError(`IFACE ${JSON.stringify(iface)}: ${problem}`);
 
-  const own = env.IF_VMROUTER_NETWORK !== undefined || Object.keys(env).some((k) => k.startsWith('IF_VMROUTER_'));
+  const own = env.IF_VMROUTER_NETWORK !== undefined || Object.keys(env).some((k) => k.startsWith('IF_VMROUTER_') && !FEATURE_VARS.has(k));
   if (direction === 'down') {
     // Remove what the ledger says was added; the stanza's other options may have changed since.
     const name = own ? (env.IF_VMROUTER_NETWORK ?? '').trim() : legacyName(iface);

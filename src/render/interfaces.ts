@@ -7,6 +7,8 @@
  *            settings) in place, because plain lines cannot know whether another network uses them.
  */
 import type { Network } from '../model/network.js';
+import type { FeatureRecord } from '../features/feature.js';
+import { FEATURES } from '../features/registry.js';
 import { planNetwork } from '../features/routed.js';
 import { doArgv, undoArgv, type Step } from '../plan/step.js';
 import { networkOptions } from './options.js';
@@ -15,7 +17,20 @@ import { renderTemplate } from './templates.js';
 
 export type StanzaStyle = 'compact' | 'expanded';
 
-export function renderInterfaces(networks: Network[], style: StanzaStyle, source: string): Promise<string> {
+const upLines = (steps: Step[]) => steps.map((s) => ({ why: s.why, line: shellLine(doArgv(s)) }));
+const downLines = (steps: Step[]) =>
+  steps
+    .filter((s) => !s.shared)
+    .map(undoArgv)
+    .filter((argv): argv is string[] => argv !== null)
+    .reverse()
+    .map((argv) => ({ line: shellLine(argv) }));
+
+/**
+ * `features`: records of registered features by kind (Config.features). Each attachment becomes a
+ * stanza of its interface after the networks' stanzas: `vmrouter-KIND NAME` (compact) or its steps.
+ */
+export function renderInterfaces(networks: Network[], style: StanzaStyle, source: string, features: ReadonlyMap<string, readonly FeatureRecord[]> = new Map()): Promise<string> {
   const seen = new Set<string>();
   const stanzas = networks.map((n) => {
     const auto = !seen.has(n.uplink);
@@ -28,16 +43,21 @@ export function renderInterfaces(networks: Network[], style: StanzaStyle, source
       uplink: n.uplink,
       auto,
       options: style === 'compact' ? networkOptions(n) : [],
-      up: steps.map((s) => ({ why: s.why, line: shellLine(doArgv(s)) })),
-      down: steps
-        .filter((s) => !s.shared)
-        .map(undoArgv)
-        .filter((argv): argv is string[] => argv !== null)
-        .reverse()
-        .map((argv) => ({ line: shellLine(argv) })),
+      up: upLines(steps),
+      down: downLines(steps),
     };
   });
-  return renderTemplate('interfaces', { expanded: style === 'expanded', source, stanzas });
+  const featureStanzas = FEATURES.flatMap((f) =>
+    (features.get(f.kind) ?? []).flatMap((record) =>
+      f.attach(record).map((a) => {
+        const auto = !seen.has(a.iface);
+        seen.add(a.iface);
+        const steps = style === 'expanded' ? a.steps : [];
+        return { kind: f.kind, name: record.name, summary: a.summary, iface: a.iface, auto, option: style === 'compact' ? `vmrouter-${f.kind} ${record.name}` : null, up: upLines(steps), down: downLines(steps) };
+      }),
+    ),
+  );
+  return renderTemplate('interfaces', { expanded: style === 'expanded', source, stanzas, featureStanzas });
 }
 
 export function renderRtTables(networks: Network[], source: string): Promise<string> {

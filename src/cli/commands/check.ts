@@ -1,10 +1,23 @@
 import { Command } from 'commander';
+import { FEATURES } from '../../features/registry.js';
 import type { Context } from '../context.js';
 
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 export function checkCommand(ctx: () => Context): Command {
-  return new Command('check').description('validate the configuration file; exit 2 with one line per problem').action(() => {
+  return new Command('check').description('validate the configuration file; exit 2 with one line per problem, warnings for hazards').action(() => {
     const c = ctx();
-    const networks = c.networks();
-    c.out(`${c.globals.config}: ${networks.length} network${networks.length === 1 ? '' : 's'} OK (${networks.map((n) => `${n.name}: ${n.role}`).join(', ') || 'none'})\n`);
+    const config = c.config();
+    const { networks } = config;
+    const parts = [`${plural(networks.length, 'network')} OK (${networks.map((n) => `${n.name}: ${n.role}`).join(', ') || 'none'})`];
+    for (const f of FEATURES) {
+      const records = config.features.get(f.kind) ?? [];
+      if (records.length > 0) parts.push(`${plural(records.length, f.kind)} (${records.map((r) => r.name).join(', ')})`);
+    }
+    c.out(`${c.globals.config}: ${parts.join('; ')}\n`);
+    const context = { networks, records: config.features };
+    for (const f of FEATURES) {
+      for (const w of f.lint?.(config.features.get(f.kind) ?? [], context) ?? []) c.out(`warning: ${w}\n`);
+    }
   });
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { hookOperation } from '../../hooks/ifupdown.js';
+import { hookOperations } from '../../hooks/ifupdown.js';
 import type { Context } from '../context.js';
 
 export function hookCommand(ctx: () => Context): Command {
@@ -7,7 +7,7 @@ export function hookCommand(ctx: () => Context): Command {
     .description('run by the ifupdown hooks (if-up.d, if-down.d): applies or removes the network of the stanza in $IFACE')
     .action(async () => {
       const c = ctx();
-      const op = hookOperation(c, process.env);
-      if (op) await c.run([op]);
+      const ops = hookOperations(c, process.env);
+      if (ops.length > 0) await c.run(ops);
     });
 }
