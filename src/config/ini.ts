@@ -45,6 +45,7 @@ export function loadIniSections(text: string, file: string): IniSections {
   const globals = new Map<string, RawNetwork>();
   const features = new Map<string, RawNetwork[]>();
   let keys: ReadonlySet<string> = new Set();
+  let repeatable: ReadonlySet<string> = new Set();
   const seenSections = new Map<string, number>();
   let current: RawNetwork | null = null;
   let skipping = false;
@@ -86,6 +87,7 @@ export function loadIniSections(text: string, file: string): IniSections {
       else if (spec.named) features.set(kind!, [...(features.get(kind!) ?? []), current]);
       else globals.set(kind!, current);
       keys = new Set(spec.keys.map((k) => k.key));
+      repeatable = new Set(spec.keys.filter((k) => k.repeat).map((k) => k.key));
       skipping = false;
       return;
     }
@@ -108,6 +110,14 @@ export function loadIniSections(text: string, file: string): IniSections {
       return;
     }
     const previous = network.values.get(key);
+    if (repeatable.has(key)) {
+      // like Address= in systemd.network(5): each line adds one entry
+      const value = { value: decodeValue(kv[2]!), origin };
+      network.repeated ??= new Map();
+      network.repeated.set(key, [...(network.repeated.get(key) ?? []), value]);
+      if (!previous) network.values.set(key, value);
+      return;
+    }
     if (previous) {
       problems.push(new InputError(origin, `duplicate key (first set on line ${previous.origin.line})`));
       return;

@@ -11,4 +11,6 @@ export interface RawNetwork {
   name: string;
   origin: Origin;
   values: Map<string, RawValue>;
+  /** every line of a repeatable key (KeySpec.repeat), in file order; `values` holds the first */
+  repeated?: Map<string, RawValue[]>;
 }

@@ -28,7 +28,11 @@ export type KeyType =
   | 'addr6'
   | 'bool'
   | 'mac'
-  | 'centiseconds';
+  | 'centiseconds'
+  | 'natpair-role'
+  | 'ifname-list'
+  | 'natpair-server'
+  | 'natpair-map';
 
 /** What each type accepts, in words: the manual and docs/configuration.md show it beside every key. */
 export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
@@ -53,6 +57,10 @@ export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
   bool: 'yes or no',
   mac: 'MAC address',
   centiseconds: '1/100 s',
+  'natpair-role': 'customer or management',
+  'ifname-list': 'interface names, separated by spaces or commas',
+  'natpair-server': 'ADDRESS [as UNIQUE]; may be repeated',
+  'natpair-map': 'IFACE ADDRESS [via GATEWAY] [as UNIQUE]; may be repeated',
 };
 
 export interface KeySpec {
@@ -63,6 +71,8 @@ export interface KeySpec {
   /** human-readable default, for help and docs; the effective default is computed in verify */
   default?: string;
   help: string;
+  /** may be given on several lines of one section (each kept with its own line number) */
+  repeat?: boolean;
 }
 
 const VMC_ROLES: readonly Role[] = ['vmc', 'vmc+router'];

@@ -4,8 +4,9 @@
  * sees the records of those before it.
  */
 import type { Feature, FeatureRecord } from './feature.js';
+import { natpairFeature } from './natpair.js';
 
-export const FEATURES: readonly Feature<FeatureRecord>[] = [];
+export const FEATURES: readonly Feature<FeatureRecord>[] = [natpairFeature as unknown as Feature<FeatureRecord>];
 
 export function featureOf(kind: string): Feature<FeatureRecord> | undefined {
   return FEATURES.find((f) => f.kind === kind);

@@ -1,0 +1,177 @@
+/**
+ * 1:1 NAT pairs (seed 002): a customer-facing node and a management-facing node join customer
+ * networks whose addresses overlap each other and the management network. Every entry of the map
+ * owns one slot of the address plan (model/nat-plan.ts): a unique address on each node.
+ *
+ *  management server S, slot (UC, UM):  customer → UC ─DNAT→ UM (customer node), UM ─DNAT→ S (management node)
+ *  customer VM V on IFACE, slot (UC, UM): management → UM ─DNAT→ UC (management node), UC ─DNAT→ V out IFACE (customer node)
+ *
+ * Leaving a transit interface, translated traffic is masqueraded (the seed's `-o ens3 -j MASQUERADE`);
+ * leaving towards the customers it takes the customer node's first address (what customers already
+ * use for the first server); leaving towards the management servers it is masqueraded to the
+ * management node's address on `inside`.
+ *
+ * Customers may use the same addresses as each other: the customer node routes to them through one
+ * table per customer interface, chosen by a mark kept in the connection (ct mark), never by the
+ * destination alone. Everything lives in one nft table per pair, `ip vmrouter-natpair-NAME`, whose
+ * chains are fixed and whose per-entry state is map elements (a few hash lookups per packet however
+ * many entries: DESIGN.md "Data path"). Persistence is the interfaces(5) stanzas vmrouter generate
+ * writes, not iptables-save files.
+ */
+import type { Step } from '../plan/step.js';
+import { ip, nft, RT_PROTO, sysctl, type NftStep } from '../plan/step.js';
+import { parsePrefix, type Prefix } from '../model/addr.js';
+import { addressOf, gatewayOf, HOSTS_PER_SUBNET, subnetOf, SUBNET_LENGTH, type Side } from '../model/nat-plan.js';
+import { verifyNatPairs, type NatPairRecord } from '../model/natpair.js';
+import type { Attachment, Feature } from './feature.js';
+import { element, quoteIfname } from './nft-skeleton.js';
+import { NATPAIR_KEYS } from './natpair-keys.js';
+
+export const natpairTable = (r: Pick<NatPairRecord, 'name'>): string => `ip vmrouter-natpair-${r.name}`;
+
+const sideOf = (r: NatPairRecord): Side => (r.role === 'customer' ? 'customer' : 'management');
+const blockOf = (r: NatPairRecord): Prefix => parsePrefix(r.block, 4) as Prefix;
+
+/** The address customers see the management side as, and the source of management traffic to them. */
+export const customerFace = (r: NatPairRecord): string => addressOf(blockOf(r), 'customer', { pair: 0, host: 0 });
+
+/**
+ * The pair's table. `inside` holds the customer interfaces (customer node) or the interface towards
+ * the management servers (management node); `transit` the interfaces in the block.
+ * from_inside / from_transit: unique address → where the connection goes, by the interface it came in.
+ */
+export function natpairTableStep(r: NatPairRecord): NftStep {
+  const t = natpairTable(r);
+  const add = [
+    `add table ${t}`,
+    `add set ${t} transit { type ifname; comment "interfaces in the block ${r.block}"; }`,
+    `add set ${t} inside { type ifname; comment "${r.role === 'customer' ? 'customer interfaces' : 'interface towards the management servers'}"; }`,
+    `add map ${t} from_inside { type ipv4_addr : ipv4_addr; comment "unique address -> ${r.role === 'customer' ? 'the server\'s address on the management node' : 'the VM\'s address on the customer node'}"; }`,
+    `add map ${t} from_transit { type ipv4_addr : ipv4_addr; comment "unique address -> ${r.role === 'customer' ? 'customer VM' : 'management server'}"; }`,
+  ];
+  if (r.role === 'customer') {
+    // Routing by destination cannot tell two customers' 10.0.0.100 apart: the connection remembers
+    // its customer interface in ct mark, and its packets towards the customer carry it as the
+    // packet mark that `ip rule fwmark` turns into the customer's table. Priority mangle (-150):
+    // after conntrack (-200), before DNAT (-100) and the routing decision.
+    add.push(
+      `add map ${t} inside_mark { type ifname : mark; comment "customer interface -> mark of its table"; }`,
+      `add map ${t} vm_mark { type ipv4_addr : mark; comment "unique address of a VM -> mark of its customer's table"; }`,
+      `add set ${t} marks { type mark; comment "marks of the customer tables"; }`,
+      `add chain ${t} route { type filter hook prerouting priority mangle; policy accept; }`,
+      `flush chain ${t} route`,
+      `add rule ${t} route iifname @inside ct state new ct mark set iifname map @inside_mark`,
+      `add rule ${t} route iifname @transit ct state new ct mark set ip daddr map @vm_mark`,
+      `add rule ${t} route iifname @transit ct mark @marks meta mark set ct mark`,
+    );
+  }
+  add.push(
+    `add chain ${t} dnat { type nat hook prerouting priority dstnat; policy accept; }`,
+    `flush chain ${t} dnat`,
+    `add rule ${t} dnat iifname @inside dnat to ip daddr map @from_inside`,
+    `add rule ${t} dnat iifname @transit dnat to ip daddr map @from_transit`,
+    `add chain ${t} snat { type nat hook postrouting priority srcnat; policy accept; }`,
+    `flush chain ${t} snat`,
+    // only connections this table translated: nothing else leaving these interfaces changes source
+    `add rule ${t} snat oifname @transit ct status dnat counter masquerade`,
+    r.role === 'customer' ? `add rule ${t} snat oifname @inside ct status dnat counter snat to ${customerFace(r)}` : `add rule ${t} snat oifname @inside ct status dnat counter masquerade`,
+  );
+  return nft(add, [`delete table ${t}`], `natpair ${r.name}: DNAT by unique address, masquerade on egress`, { shared: true, provides: t });
+}
+
+/** IPv4 forwarding is decided by the interface a packet comes in on (conf/IFACE/forwarding), not node-wide. */
+const forwarding = (dev: string) => sysctl(`net/ipv4/conf/${dev}/forwarding`, '1', '0', `forward translated traffic arriving on ${dev}`);
+
+function transitAttachment(r: NatPairRecord, k: number): Attachment {
+  const dev = r.transit[k]!;
+  const block = blockOf(r);
+  const side = sideOf(r);
+  const peer = subnetOf(block, side === 'customer' ? 'management' : 'customer', k).cidr;
+  const t = natpairTable(r);
+  const used = r.entries.filter((e) => e.pair === k);
+  const primary = addressOf(block, side, { pair: k, host: 0 });
+  const unique = used.map((e) => (side === 'customer' ? e.customer : e.management)).sort((a, b) => Number(a.split('.')[3]) - Number(b.split('.')[3]));
+  const hosts = [...new Set([primary, ...unique])];
+  const steps: Step[] = [natpairTableStep(r), forwarding(dev)];
+  // the first address becomes the primary (the masquerade source); the others are its secondaries
+  for (const a of hosts) {
+    const cidr = `${a}/${SUBNET_LENGTH}`;
+    steps.push(ip(4, ['addr', 'add', cidr, 'dev', dev], ['addr', 'del', cidr, 'dev', dev], a === hosts[0] ? `primary address of ${subnetOf(block, side, k).cidr}` : `unique address ${a}`));
+  }
+  const via = gatewayOf(block, side, k);
+  const route = [peer, 'via', via, 'dev', dev, 'proto', RT_PROTO];
+  steps.push(ip(4, ['route', 'add', ...route], ['route', 'del', ...route], `the other node's /${SUBNET_LENGTH} of pair ${k} lies behind the gateway`));
+  for (const e of used) {
+    if (r.role === 'customer' && e.kind === 'server') steps.push(element(t, 'from_inside', e.customer, e.management, `customers reach server ${e.address} at ${e.customer}`));
+    if (r.role === 'management' && e.kind === 'vm') steps.push(element(t, 'from_inside', e.management, e.customer, `management reaches ${e.iface} ${e.address} at ${e.management}`));
+  }
+  steps.push(element(t, 'transit', quoteIfname(dev), null, `${dev} is a transit interface`));
+  const count = used.length;
+  return { iface: dev, summary: `transit, ${subnetOf(block, side, k).cidr} (${count} of ${HOSTS_PER_SUBNET} addresses mapped)`, steps };
+}
+
+function customerAttachment(r: NatPairRecord, c: NatPairRecord['customers'][number]): Attachment {
+  const t = natpairTable(r);
+  const dev = c.iface;
+  const vms = r.entries.filter((e) => e.iface === dev);
+  const steps: Step[] = [
+    natpairTableStep(r),
+    forwarding(dev),
+    // Customers' addresses overlap each other: no reverse route for them can be in the main table,
+    // and ARP from a VM carries no mark. Strict or loose reverse-path filtering (RFC 3704) would drop
+    // them here, so it is switched off on the customer interfaces only. The kernel uses the larger of
+    // conf/all and conf/IFACE (Documentation/networking/ip-sysctl.rst), so conf/all must stay 0.
+    sysctl(`net/ipv4/conf/${dev}/rp_filter`, '0', '0', `customer addresses behind ${dev} overlap others: no reverse path to check`),
+  ];
+  const rule = ['pref', String(r.priority), 'fwmark', String(c.mark), 'lookup', String(c.table), 'proto', RT_PROTO];
+  steps.push(ip(4, ['rule', 'add', ...rule], ['rule', 'del', ...rule], `traffic towards customer ${dev} (ct mark) uses table ${c.table}`));
+  for (const v of vms) {
+    const route = [`${v.address}/32`, ...(v.via ? ['via', v.via] : []), 'dev', dev, 'table', String(c.table), 'proto', RT_PROTO];
+    steps.push(ip(4, ['route', 'add', ...route], ['route', 'del', ...route], `${v.address} of customer ${dev}`));
+  }
+  for (const v of vms) {
+    steps.push(element(t, 'from_transit', v.customer, v.address, `${v.customer} leads to ${v.address} on ${dev}`));
+    steps.push(element(t, 'vm_mark', v.customer, String(c.mark), `connections to ${v.customer} use table ${c.table}`));
+  }
+  steps.push(element(t, 'marks', String(c.mark), null, `mark ${c.mark} is a customer table`));
+  steps.push(element(t, 'inside_mark', quoteIfname(dev), String(c.mark), `connections from ${dev} answer through table ${c.table}`));
+  steps.push(element(t, 'inside', quoteIfname(dev), null, `${dev} is a customer interface`));
+  return { iface: dev, summary: `customer interface, table ${c.table}, ${vms.length} VM${vms.length === 1 ? '' : 's'}`, steps };
+}
+
+function insideAttachment(r: NatPairRecord, dev: string): Attachment {
+  const t = natpairTable(r);
+  const servers = r.entries.filter((e) => e.kind === 'server');
+  const steps: Step[] = [natpairTableStep(r), forwarding(dev)];
+  for (const s of servers) steps.push(element(t, 'from_transit', s.management, s.address, `${s.management} leads to server ${s.address}`));
+  steps.push(element(t, 'inside', quoteIfname(dev), null, `${dev} faces the management servers`));
+  return { iface: dev, summary: `towards the management servers (${servers.length} reachable from customers)`, steps };
+}
+
+export function attachNatPair(r: NatPairRecord): Attachment[] {
+  const transits = r.transit.map((_, k) => transitAttachment(r, k));
+  const inside = r.role === 'customer' ? r.customers.map((c) => customerAttachment(r, c)) : r.inside ? [insideAttachment(r, r.inside)] : [];
+  return [...transits, ...inside];
+}
+
+/** Automatic entries move when lines are added before them in sorted order: say where each landed, to pin. */
+export function lintNatPairs(records: readonly NatPairRecord[]): string[] {
+  const warnings: string[] = [];
+  for (const r of records) {
+    const loose = r.entries.filter((e) => !e.pinned);
+    for (const e of loose) {
+      const line = e.kind === 'server' ? `server = ${e.address} as ${e.customer}` : `map = ${e.iface} ${e.address}${e.via ? ` via ${e.via}` : ''} as ${e.management}`;
+      warnings.push(`${e.at}: [natpair ${r.name}] ${e.kind === 'server' ? 'server' : 'map'}: ${e.address}${e.iface ? ` on ${e.iface}` : ''} got ${e.customer} ↔ ${e.management} automatically; adding entries may move it — pin it with "${line}"`);
+    }
+  }
+  return warnings;
+}
+
+export const natpairFeature: Feature<NatPairRecord> = {
+  kind: 'natpair',
+  summary: 'A node of a 1:1 NAT pair (seed 002): customer networks with overlapping addresses and a management network reach each other through unique addresses from a block of 198.18.0.0/15.',
+  keys: NATPAIR_KEYS,
+  verify: verifyNatPairs,
+  attach: attachNatPair,
+  lint: lintNatPairs,
+};
