@@ -58,23 +58,23 @@ export function natpairTableStep(r: NatPairRecord): NftStep {
       `add map ${t} inside_mark { type ifname : mark; comment "customer interface -> mark of its table"; }`,
       `add map ${t} vm_mark { type ipv4_addr : mark; comment "unique address of a VM -> mark of its customer's table"; }`,
       `add set ${t} marks { type mark; comment "marks of the customer tables"; }`,
-      `add chain ${t} route { type filter hook prerouting priority mangle; policy accept; }`,
-      `flush chain ${t} route`,
-      `add rule ${t} route iifname @inside ct state new ct mark set iifname map @inside_mark`,
-      `add rule ${t} route iifname @transit ct state new ct mark set ip daddr map @vm_mark`,
-      `add rule ${t} route iifname @transit ct mark @marks meta mark set ct mark`,
+      `add chain ${t} mark_in { type filter hook prerouting priority mangle; policy accept; }`,
+      `flush chain ${t} mark_in`,
+      `add rule ${t} mark_in iifname @inside ct state new ct mark set iifname map @inside_mark`,
+      `add rule ${t} mark_in iifname @transit ct state new ct mark set ip daddr map @vm_mark`,
+      `add rule ${t} mark_in iifname @transit ct mark @marks meta mark set ct mark`,
     );
   }
   add.push(
-    `add chain ${t} dnat { type nat hook prerouting priority dstnat; policy accept; }`,
-    `flush chain ${t} dnat`,
-    `add rule ${t} dnat iifname @inside dnat to ip daddr map @from_inside`,
-    `add rule ${t} dnat iifname @transit dnat to ip daddr map @from_transit`,
-    `add chain ${t} snat { type nat hook postrouting priority srcnat; policy accept; }`,
-    `flush chain ${t} snat`,
+    `add chain ${t} nat_in { type nat hook prerouting priority dstnat; policy accept; }`,
+    `flush chain ${t} nat_in`,
+    `add rule ${t} nat_in iifname @inside dnat to ip daddr map @from_inside`,
+    `add rule ${t} nat_in iifname @transit dnat to ip daddr map @from_transit`,
+    `add chain ${t} nat_out { type nat hook postrouting priority srcnat; policy accept; }`,
+    `flush chain ${t} nat_out`,
     // only connections this table translated: nothing else leaving these interfaces changes source
-    `add rule ${t} snat oifname @transit ct status dnat counter masquerade`,
-    r.role === 'customer' ? `add rule ${t} snat oifname @inside ct status dnat counter snat to ${customerFace(r)}` : `add rule ${t} snat oifname @inside ct status dnat counter masquerade`,
+    `add rule ${t} nat_out oifname @transit ct status dnat counter masquerade`,
+    r.role === 'customer' ? `add rule ${t} nat_out oifname @inside ct status dnat counter snat to ${customerFace(r)}` : `add rule ${t} nat_out oifname @inside ct status dnat counter masquerade`,
   );
   return nft(add, [`delete table ${t}`], `natpair ${r.name}: DNAT by unique address, masquerade on egress`, { shared: true, provides: t });
 }

@@ -1,0 +1,150 @@
+/**
+ * NAT pairs (issue 6, seed 002) end to end on the real kernel: the seed's four traffic cases with
+ * HTTP (curl against a real server that reports who answered and the source it saw) and ICMP (echo
+ * requests counted where they land), two customers with the same address, the allocator's
+ * exhaustion error changing nothing, reverse-path filtering relaxed only where it must be, and
+ * ifdown returning both NAT nodes to exactly their state before ifup.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import t, { type Test } from 'tap';
+import { buildNatPairLab, httpGet, natcConf, natmConf, startWhoami, withInsideAddress, SERVER, MGMT_SIDE, type NatPairLab } from '../lib/natpair-lab.js';
+import { Lab, ifupdown } from '../lib/netns.js';
+import { echoesSeen, installProbe } from '../lib/probe.js';
+import { inNs } from '../lib/run.js';
+import { etcFile } from '../lib/single-node.js';
+import { snapshot, snapshotDiff } from '../lib/snapshot.js';
+import { configureNode, ping } from '../lib/topology.js';
+import { vmrouter } from '../lib/vmrouter.js';
+
+const PREFIX = 'np-';
+const lab = new Lab(PREFIX);
+// `ip netns exec` bind-mounts /etc/netns/NS/vmrouter over /etc/vmrouter, which must exist as a mount point
+const madeEtc = !existsSync('/etc/vmrouter');
+if (madeEtc) mkdirSync('/etc/vmrouter');
+let l: NatPairLab;
+const servers: ChildProcess[] = [];
+const baseline: Record<string, string> = {};
+
+const NATC_IFACES = ['tr0', 'cA', 'cB'];
+const NATM_IFACES = ['tr0', 'm0'];
+const sys = async (ns: string, path: string) => (await inNs(ns, ['cat', `/proc/sys/${path}`])).stdout.trim();
+
+t.before(async () => {
+  await Lab.sweep(PREFIX);
+  l = await buildNatPairLab(lab);
+  for (const ns of [l.natc, l.natm]) baseline[ns] = await snapshot(ns);
+  servers.push(await startWhoami(l.custA, 'cust-a'), await startWhoami(l.custB, 'cust-b'), await startWhoami(l.mgmt, 'mgmt'));
+  for (const ns of [l.custA, l.custB, l.mgmt]) await installProbe(ns);
+  await configureNode(l.natc, natcConf);
+  const natm = await configureNode(l.natm, natmConf);
+  etcFile(l.natm, 'network/interfaces', withInsideAddress(natm));
+});
+t.teardown(async () => {
+  for (const s of servers) s.kill();
+  await lab.cleanup();
+  if (madeEtc) rmdirSync('/etc/vmrouter');
+});
+
+t.test('an exhausted address plan is an error with file:line:key, and ifup changes nothing', async (t) => {
+  // a /26 holds one /27 per node: 29 entries; the 30th (sorted: cA 10.0.1.30) does not fit
+  const lines = Array.from({ length: 30 }, (_, i) => `map = cA 10.0.1.${i + 1}`);
+  const conf = `[natpair pod1]\nrole = customer\nblock = 198.18.0.0/26\ntransit = tr0\ntable = 300\n${lines.join('\n')}\n`;
+  etcFile(l.natc, 'vmrouter/vmrouter.conf', conf);
+  const file = `/etc/netns/${l.natc}/vmrouter/vmrouter.conf`;
+  const check = await vmrouter(['--config', file, 'check'], { ok: false });
+  t.equal(check.code, 2, 'check exits 2');
+  t.equal(
+    check.stderr.trim(),
+    `vmrouter: ${file}:35: [natpair pod1] map: "cA 10.0.1.30": no unique address left: 1 /27 pair × 29 addresses = 29 entries are taken; 198.18.0.0/26 holds 1 /27 pair (use a larger block)`,
+    'the line of the entry that does not fit, and why',
+  );
+  t.equal((await vmrouter(['--config', file, 'generate'], { ok: false })).code, 2, 'generate refuses too');
+
+  const r = await ifupdown(l.natc, 'ifup', 'tr0', [], false);
+  t.not(r.code, 0, 'ifup fails');
+  t.match(r.stderr, /no unique address left/, 'ifup says why');
+  await inNs(l.natc, ['ip', 'link', 'set', 'dev', 'tr0', 'down']); // ifupdown's own "manual" link-up
+  t.equal(snapshotDiff(baseline[l.natc]!, await snapshot(l.natc)), '', 'nothing was applied');
+});
+
+t.test('ifup applies each node of the pair through the installed hook', async (t) => {
+  etcFile(l.natc, 'vmrouter/vmrouter.conf', natcConf);
+  etcFile(l.natm, 'vmrouter/vmrouter.conf', natmConf);
+  for (const i of NATC_IFACES) await ifupdown(l.natc, 'ifup', i);
+  for (const i of NATM_IFACES) await ifupdown(l.natm, 'ifup', i);
+
+  const addrs = async (ns: string) => (await inNs(ns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'tr0'])).stdout;
+  t.match(await addrs(l.natc), /inet 198\.18\.0\.2\/27 scope global tr0/, 'customer node: .2 of 198.18.0.0/27 is the primary (the seed\'s NAT VM1)');
+  for (const a of ['198.18.0.3', '198.18.0.4', '198.18.0.12']) t.match(await addrs(l.natc), new RegExp(`inet ${a.replace(/\./g, '\\.')}/27 .*secondary`), `customer node: secondary ${a}`);
+  t.match(await addrs(l.natm), /inet 198\.18\.0\.130\/27 scope global tr0/, 'management node: .130 is the primary (the seed\'s NAT VM2)');
+  for (const a of ['198.18.0.131', '198.18.0.132', '198.18.0.140']) t.match(await addrs(l.natm), new RegExp(`inet ${a.replace(/\./g, '\\.')}/27 .*secondary`), `management node: secondary ${a}`);
+  const rules = (await inNs(l.natc, ['ip', '-4', 'rule', 'show'])).stdout;
+  t.match(rules, /10000:\s+from all fwmark 0x12c lookup 300 proto 86/, 'customer cA: one fwmark rule');
+  t.match(rules, /10000:\s+from all fwmark 0x12d lookup 301 proto 86/, 'customer cB: one fwmark rule');
+  t.match((await inNs(l.natc, ['nft', 'list', 'map', 'ip', 'vmrouter-natpair-pod1', 'from_transit'])).stdout, /198\.18\.0\.12 : 10\.0\.0\.100/, 'DNAT map of the customer node');
+
+  // rp_filter and forwarding only where needed
+  for (const i of ['cA', 'cB']) t.equal(await sys(l.natc, `net/ipv4/conf/${i}/rp_filter`), '0', `natc ${i}: reverse-path filter off (customer addresses overlap)`);
+  t.equal(await sys(l.natc, 'net/ipv4/conf/tr0/rp_filter'), '1', 'natc tr0: still strict');
+  for (const i of NATM_IFACES) t.equal(await sys(l.natm, `net/ipv4/conf/${i}/rp_filter`), '1', `natm ${i}: still strict`);
+  for (const i of NATC_IFACES) t.equal(await sys(l.natc, `net/ipv4/conf/${i}/forwarding`), '1', `natc ${i}: forwards`);
+  for (const i of NATM_IFACES) t.equal(await sys(l.natm, `net/ipv4/conf/${i}/forwarding`), '1', `natm ${i}: forwards`);
+  for (const ns of [l.natc, l.natm]) {
+    t.equal(await sys(ns, 'net/ipv4/conf/all/forwarding'), '0', `${ns}: forwarding not switched on node-wide`);
+    t.equal(await sys(ns, 'net/ipv4/conf/lo/forwarding'), '0', `${ns}: nor on other interfaces`);
+  }
+});
+
+/** ICMP: the echo requests arrive at `at` from `seenSrc` (not answered by a NAT node itself), and not at `notAt`. */
+async function echoes(t: Test, what: string, from: string, src: string, dst: string, at: string, seenSrc: string, seenDst: string, notAt?: string) {
+  const before = await echoesSeen(at, seenSrc, seenDst);
+  const elsewhere = notAt ? await echoesSeen(notAt, seenSrc, seenDst) : 0;
+  t.ok(await ping(from, dst, ['-I', src]), `${what}: ping answered`);
+  t.ok((await echoesSeen(at, seenSrc, seenDst)) - before >= 2, `${what}: the echo requests reached ${at} as ${seenSrc} > ${seenDst}`);
+  if (notAt) t.equal(await echoesSeen(notAt, seenSrc, seenDst), elsewhere, `${what}: none reached ${notAt}`);
+}
+
+t.test('case 1 and 2: customer VMs reach the management server at 198.18.0.2', async (t) => {
+  for (const [ns, src] of [[l.custA, '10.0.0.100'], [l.custA, '10.0.0.130'], [l.custB, '10.0.0.100']] as const) {
+    const what = `${ns} ${src} -> 198.18.0.2`;
+    t.equal(await httpGet(ns, src, '198.18.0.2'), `mgmt ${SERVER} saw ${MGMT_SIDE}`, `${what}: HTTP answered by the management server, which saw the management node's address`);
+    await echoes(t, what, ns, src, '198.18.0.2', l.mgmt, MGMT_SIDE, SERVER);
+  }
+});
+
+t.test('case 3 and 4: the management server reaches each customer VM, two of them at 10.0.0.100', async (t) => {
+  const cases = [
+    ['198.18.0.131', l.custA, 'cust-a', '10.0.0.100', l.custB],
+    ['198.18.0.132', l.custA, 'cust-a', '10.0.0.130', undefined],
+    ['198.18.0.140', l.custB, 'cust-b', '10.0.0.100', l.custA],
+  ] as const;
+  for (const [unique, ns, name, vm, other] of cases) {
+    const what = `mgmt -> ${unique} (${name} ${vm})`;
+    t.equal(await httpGet(l.mgmt, SERVER, unique), `${name} ${vm} saw 198.18.0.2`, `${what}: HTTP answered by ${name} on ${vm}, which saw the customer node's 198.18.0.2`);
+    await echoes(t, what, l.mgmt, SERVER, unique, ns, '198.18.0.2', vm, other);
+  }
+  // the connections are told apart by the customer table in their ct mark
+  const ct = (await inNs(l.natc, ['conntrack', '-L', '-p', 'tcp', '--mark', '301'], { ok: false })).stdout;
+  t.match(ct, /dst=198\.18\.0\.12 .*src=10\.0\.0\.100/, 'conntrack: the connection to cust-b carries mark 301');
+});
+
+t.test('reverse-path filtering must be off on a customer interface, and only there', async (t) => {
+  await inNs(l.natc, ['sysctl', '-q', '-w', 'net.ipv4.conf.cA.rp_filter=1']);
+  t.equal(await httpGet(l.custA, '10.0.0.100', '198.18.0.2'), null, 'strict on cA: cust-a cannot reach the server');
+  t.equal(await httpGet(l.custB, '10.0.0.100', '198.18.0.2'), `mgmt ${SERVER} saw ${MGMT_SIDE}`, 'cust-b still can');
+  await inNs(l.natc, ['sysctl', '-q', '-w', 'net.ipv4.conf.cA.rp_filter=0']);
+  await inNs(l.natc, ['ip', 'neigh', 'flush', 'dev', 'cA']);
+  t.equal(await httpGet(l.custA, '10.0.0.100', '198.18.0.2'), `mgmt ${SERVER} saw ${MGMT_SIDE}`, 'relaxed again: it can');
+});
+
+t.test('an address of the block that maps nothing leads nowhere', async (t) => {
+  t.equal(await httpGet(l.mgmt, SERVER, '198.18.0.133'), null, 'no entry, no answer (and no NAT node answering for a VM)');
+});
+
+t.test('ifdown returns both nodes to exactly their state before ifup', async (t) => {
+  for (const i of [...NATC_IFACES].reverse()) await ifupdown(l.natc, 'ifdown', i);
+  for (const i of [...NATM_IFACES].reverse()) await ifupdown(l.natm, 'ifdown', i);
+  for (const ns of [l.natc, l.natm]) t.equal(snapshotDiff(baseline[ns]!, await snapshot(ns)), '', `${ns}: kernel state after ifdown = before ifup`);
+  t.equal((await inNs(l.natc, ['nft', 'list', 'tables'])).stdout.trim(), '', 'no nft table left');
+});
