@@ -142,7 +142,7 @@ function verifyOne(raw: RawNetwork, context: FeatureContext): { record: NatPairR
     const where = (message: string) => c.problems.push(new InputError(l.raw.origin, `${JSON.stringify(l.raw.value)}: ${message}`));
     const id = `${l.iface ?? ''} ${l.address}`;
     const earlier = seen.get(id);
-    if (earlier) where(`${l.iface ? `${l.address} on ${l.iface}` : `server ${l.address}`} is already listed on ${lineOf(earlier.raw)}`);
+    if (earlier) where(`${l.iface ? `${l.address} on ${l.iface}` : `server ${l.address}`} is already listed on line ${earlier.raw.origin.line}`);
     seen.set(id, l);
     if (block && contains(block, l.address)) where(`${l.address} is inside the block ${block.cidr}: the block holds the unique addresses only`);
     if (block && l.via && contains(block, l.via)) where(`via ${l.via} is inside the block ${block.cidr}`);
@@ -175,7 +175,7 @@ function verifyOne(raw: RawNetwork, context: FeatureContext): { record: NatPairR
     placed.forEach((p, i) => {
       const l = order[i]!;
       if ('error' in p) {
-        const clash = p.clash === undefined ? '' : ` on ${lineOf(order[p.clash]!.raw)}`;
+        const clash = p.clash === undefined ? '' : ` on line ${order[p.clash]!.raw.origin.line}`;
         c.problems.push(new InputError(l.raw.origin, `${JSON.stringify(l.raw.value)}: ${p.error}${clash}`));
         return;
       }
