@@ -1,8 +1,9 @@
 #!/bin/sh
 # Sets up a Debian 12 machine to build and test vmrouter: the system tools the hooks and the tests
-# run (as root; iptables and arptables only for the per-TAP comparison in bench/), what building and
-# checking the Debian package needs (test/package: dpkg-dev, debhelper, lintian, git; man-db checks
-# the manual pages), the npm dependencies, and the build (dist/vmrouter).
+# run (as root; iptables and arptables only for the per-TAP comparison in bench/, curl and conntrack
+# for the NAT-pair test), what building and checking the Debian package needs (test/package:
+# dpkg-dev, debhelper, lintian, git; man-db checks the manual pages), the npm dependencies, and the
+# build (dist/vmrouter).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -10,7 +11,7 @@ if [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
     iproute2 nftables ifupdown iputils-ping iputils-arping procps kmod \
-    ndisc6 isc-dhcp-client tcpdump \
+    ndisc6 isc-dhcp-client tcpdump curl conntrack \
     iptables arptables \
     python3 make g++ binutils \
     dpkg-dev debhelper lintian man-db git >/dev/null

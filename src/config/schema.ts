@@ -32,7 +32,8 @@ export type KeyType =
   | 'natpair-role'
   | 'ifname-list'
   | 'natpair-server'
-  | 'natpair-map';
+  | 'natpair-map'
+  | 'addr4-cidr';
 
 /** What each type accepts, in words: the manual and docs/configuration.md show it beside every key. */
 export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
@@ -61,6 +62,7 @@ export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
   'ifname-list': 'interface names, separated by spaces or commas',
   'natpair-server': 'ADDRESS [as UNIQUE]; may be repeated',
   'natpair-map': 'IFACE ADDRESS [via GATEWAY] [as UNIQUE]; may be repeated',
+  'addr4-cidr': 'IPv4 address with its prefix length, ADDRESS/LENGTH',
 };
 
 export interface KeySpec {

@@ -31,6 +31,11 @@ export const natpairTable = (r: Pick<NatPairRecord, 'name'>): string => `ip vmro
 
 const sideOf = (r: NatPairRecord): Side => (r.role === 'customer' ? 'customer' : 'management');
 const blockOf = (r: NatPairRecord): Prefix => parsePrefix(r.block, 4) as Prefix;
+/** The other node's half of the block: the sources of translated traffic arriving on a transit interface. */
+function peerHalf(r: NatPairRecord): string {
+  const block = blockOf(r);
+  return `${subnetOf(block, r.role === 'customer' ? 'management' : 'customer', 0).address}/${block.length + 1}`;
+}
 
 /** The address customers see the management side as, and the source of management traffic to them. */
 export const customerFace = (r: NatPairRecord): string => addressOf(blockOf(r), 'customer', { pair: 0, host: 0 });
@@ -48,6 +53,7 @@ export function natpairTableStep(r: NatPairRecord): NftStep {
     `add set ${t} inside { type ifname; comment "${r.role === 'customer' ? 'customer interfaces' : 'interface towards the management servers'}"; }`,
     `add map ${t} from_inside { type ipv4_addr : ipv4_addr; comment "unique address -> ${r.role === 'customer' ? 'the server\'s address on the management node' : 'the VM\'s address on the customer node'}"; }`,
     `add map ${t} from_transit { type ipv4_addr : ipv4_addr; comment "unique address -> ${r.role === 'customer' ? 'customer VM' : 'management server'}"; }`,
+    `add set ${t} sources { type ifname . ipv4_addr; comment "${r.role === 'customer' ? 'customer VMs of the map' : 'management servers'}: who may use the pair from inside"; }`,
   ];
   if (r.role === 'customer') {
     // Routing by destination cannot tell two customers' 10.0.0.100 apart: the connection remembers
@@ -68,8 +74,15 @@ export function natpairTableStep(r: NatPairRecord): NftStep {
   add.push(
     `add chain ${t} nat_in { type nat hook prerouting priority dstnat; policy accept; }`,
     `flush chain ${t} nat_in`,
-    `add rule ${t} nat_in iifname @inside dnat to ip daddr map @from_inside`,
-    `add rule ${t} nat_in iifname @transit dnat to ip daddr map @from_transit`,
+    // the map is also the list of who may use the pair, as the seed's per-source DNAT rules (-s VM)
+    `add rule ${t} nat_in iifname . ip saddr @sources dnat to ip daddr map @from_inside`,
+    // on a transit interface only the other node of the pair (it masquerades to its /27s)
+    `add rule ${t} nat_in iifname @transit ip saddr ${peerHalf(r)} dnat to ip daddr map @from_transit`,
+    // The node owns the unique addresses (so that it receives their traffic): whatever from inside
+    // was not translated must not reach the node itself, or a ping "succeeds" with the NAT node answering.
+    `add chain ${t} guard_in { type filter hook input priority filter; policy accept; }`,
+    `flush chain ${t} guard_in`,
+    `add rule ${t} guard_in iifname @inside ip daddr ${r.block} counter drop comment "vmrouter: not in the map of natpair ${r.name}"`,
     `add chain ${t} nat_out { type nat hook postrouting priority srcnat; policy accept; }`,
     `flush chain ${t} nat_out`,
     // only connections this table translated: nothing else leaving these interfaces changes source
@@ -133,6 +146,7 @@ function customerAttachment(r: NatPairRecord, c: NatPairRecord['customers'][numb
     steps.push(element(t, 'from_transit', v.customer, v.address, `${v.customer} leads to ${v.address} on ${dev}`));
     steps.push(element(t, 'vm_mark', v.customer, String(c.mark), `connections to ${v.customer} use table ${c.table}`));
   }
+  for (const v of vms) steps.push(element(t, 'sources', `${quoteIfname(dev)} . ${v.address}`, null, `${v.address} behind ${dev} may reach the management servers`));
   steps.push(element(t, 'marks', String(c.mark), null, `mark ${c.mark} is a customer table`));
   steps.push(element(t, 'inside_mark', quoteIfname(dev), String(c.mark), `connections from ${dev} answer through table ${c.table}`));
   steps.push(element(t, 'inside', quoteIfname(dev), null, `${dev} is a customer interface`));
@@ -143,7 +157,9 @@ function insideAttachment(r: NatPairRecord, dev: string): Attachment {
   const t = natpairTable(r);
   const servers = r.entries.filter((e) => e.kind === 'server');
   const steps: Step[] = [natpairTableStep(r), forwarding(dev)];
+  if (r.insideAddress) steps.push(ip(4, ['addr', 'add', r.insideAddress, 'dev', dev], ['addr', 'del', r.insideAddress, 'dev', dev], 'the node\'s address towards the management servers: the source they see (MASQUERADE)'));
   for (const s of servers) steps.push(element(t, 'from_transit', s.management, s.address, `${s.management} leads to server ${s.address}`));
+  for (const s of servers) steps.push(element(t, 'sources', `${quoteIfname(dev)} . ${s.address}`, null, `server ${s.address} may reach the customer VMs`));
   steps.push(element(t, 'inside', quoteIfname(dev), null, `${dev} faces the management servers`));
   return { iface: dev, summary: `towards the management servers (${servers.length} reachable from customers)`, steps };
 }

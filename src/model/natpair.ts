@@ -46,6 +46,8 @@ export interface NatPairRecord {
   transit: string[];
   /** management role: the interface towards the management servers */
   inside: string | null;
+  /** management role: the node's own address on inside, ADDRESS/LENGTH, when vmrouter adds it */
+  insideAddress: string | null;
   priority: number;
   /** customer role: one routing table (and mark) per customer interface, sorted by name */
   customers: NatCustomer[];
@@ -90,6 +92,14 @@ function parseLine(c: Checker, key: 'server' | 'map', raw: RawValue): Line | nul
   return { raw, iface, address, via, pin };
 }
 
+/** "10.0.0.1/24": an address of the node with the length of its subnet (host bits set, unlike a prefix). */
+function parseInterfaceAddress(text: string): string | null {
+  const m = /^([^/]+)\/([0-9]{1,2})$/.exec(text);
+  const address = m ? parseAddress(m[1]!, 4)?.address : undefined;
+  const length = m ? Number(m[2]) : NaN;
+  return address && length >= 1 && length <= 32 ? `${address}/${length}` : null;
+}
+
 const lineOf = (v: RawValue): string => formatOrigin(v.origin).split(': ')[0]!;
 const numeric = (a: string): number => a.split('.').reduce((n, b) => n * 256 + Number(b), 0);
 
@@ -125,6 +135,9 @@ function verifyOne(raw: RawNetwork, context: FeatureContext): { record: NatPairR
   const inside = role === 'management' ? (c.required('inside', 'for role management (the interface towards the management servers)') === null ? null : c.ifname('inside')) : null;
   if (role === 'customer' && c.has('inside')) c.fail('inside', 'applies to role management only (the customer node reaches customers through the interfaces of the map lines)');
   if (inside !== null && transit.includes(inside)) c.fail('inside', `${inside} is also a transit interface`);
+  const insideAddress = c.typed('inside_address', parseInterfaceAddress, 'is not an IPv4 address with its prefix length (ADDRESS/LENGTH, e.g. 10.0.0.1/24)');
+  if (role === 'customer' && c.has('inside_address')) c.fail('inside_address', 'applies to role management only');
+  if (insideAddress && block && contains(block, insideAddress.split('/')[0]!)) c.fail('inside_address', `${insideAddress} is inside the block ${block.cidr}`);
   const priority = c.has('priority') ? c.typed('priority', (t) => parseUint(t, 1, 32765), 'is not a rule priority that sorts before main (1-32765)') : DEFAULT_PRIORITY;
   if (role === 'management' && c.has('table')) c.fail('table', 'applies to role customer only (the management node has one inside interface and needs no tables)');
 
@@ -196,7 +209,7 @@ function verifyOne(raw: RawNetwork, context: FeatureContext): { record: NatPairR
   const record: NatPairRecord | null =
     c.problems.length > 0 || role === null || block === null
       ? null
-      : { name: raw.name, role, block: block.cidr, transit, inside, priority: priority ?? DEFAULT_PRIORITY, customers, entries };
+      : { name: raw.name, role, block: block.cidr, transit, inside, insideAddress: role === 'management' ? insideAddress : null, priority: priority ?? DEFAULT_PRIORITY, customers, entries };
   return { record, problems: c.problems };
 }
 

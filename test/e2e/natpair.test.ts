@@ -8,7 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { buildNatPairLab, httpGet, natcConf, natmConf, startWhoami, withInsideAddress, SERVER, MGMT_SIDE, type NatPairLab } from '../lib/natpair-lab.js';
+import { buildNatPairLab, httpGet, natcConf, natmConf, startWhoami, SERVER, MGMT_SIDE, type NatPairLab } from '../lib/natpair-lab.js';
 import { Lab, ifupdown } from '../lib/netns.js';
 import { echoesSeen, installProbe } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
@@ -37,8 +37,7 @@ t.before(async () => {
   servers.push(await startWhoami(l.custA, 'cust-a'), await startWhoami(l.custB, 'cust-b'), await startWhoami(l.mgmt, 'mgmt'));
   for (const ns of [l.custA, l.custB, l.mgmt]) await installProbe(ns);
   await configureNode(l.natc, natcConf);
-  const natm = await configureNode(l.natm, natmConf);
-  etcFile(l.natm, 'network/interfaces', withInsideAddress(natm));
+  await configureNode(l.natm, natmConf);
 });
 t.teardown(async () => {
   for (const s of servers) s.kill();
@@ -136,6 +135,19 @@ t.test('reverse-path filtering must be off on a customer interface, and only the
   await inNs(l.natc, ['sysctl', '-q', '-w', 'net.ipv4.conf.cA.rp_filter=0']);
   await inNs(l.natc, ['ip', 'neigh', 'flush', 'dev', 'cA']);
   t.equal(await httpGet(l.custA, '10.0.0.100', '198.18.0.2'), `mgmt ${SERVER} saw ${MGMT_SIDE}`, 'relaxed again: it can');
+});
+
+t.test('only the VMs of the map and the listed servers use the pair, and no NAT node answers for them', async (t) => {
+  await inNs(l.custA, ['ip', 'addr', 'add', '10.0.0.99/24', 'dev', 'eth0']);
+  await inNs(l.mgmt, ['ip', 'addr', 'add', '10.0.0.50/24', 'dev', 'eth0']);
+  const before = await echoesSeen(l.mgmt, MGMT_SIDE, SERVER);
+  t.equal(await httpGet(l.custA, '10.0.0.99', '198.18.0.2'), null, 'cust-a 10.0.0.99 (not in the map): no HTTP answer');
+  t.notOk(await ping(l.custA, '198.18.0.2', ['-I', '10.0.0.99']), 'cust-a 10.0.0.99: no ICMP answer, not even from the customer node that owns 198.18.0.2');
+  t.equal(await echoesSeen(l.mgmt, MGMT_SIDE, SERVER), before, 'nothing reached the management server');
+  t.equal(await httpGet(l.mgmt, '10.0.0.50', '198.18.0.131'), null, 'management host 10.0.0.50 (not a listed server): no HTTP answer');
+  t.notOk(await ping(l.mgmt, '198.18.0.131', ['-I', '10.0.0.50']), 'nor ICMP from the management node that owns 198.18.0.131');
+  for (const [ns, a] of [[l.custA, '10.0.0.99/24'], [l.mgmt, '10.0.0.50/24']] as const) await inNs(ns, ['ip', 'addr', 'del', a, 'dev', 'eth0']);
+  t.match((await inNs(l.natc, ['nft', 'list', 'chain', 'ip', 'vmrouter-natpair-pod1', 'guard_in'])).stdout, /counter packets [1-9]\d* bytes \d+ drop/, 'the customer node dropped them');
 });
 
 t.test('an address of the block that maps nothing leads nowhere', async (t) => {

@@ -41,6 +41,7 @@ role = management
 block = ${BLOCK}
 transit = tr0
 inside = m0
+inside_address = ${MGMT_SIDE}/24
 ${entries}`;
 
 export interface NatPairLab {
@@ -95,9 +96,6 @@ export async function buildNatPairLab(lab: Lab): Promise<NatPairLab> {
   await sh(l.mgmt, 'ip', 'route', 'add', '198.18.0.128/27', 'via', MGMT_SIDE);
   return l;
 }
-
-/** The generated stanzas of natm, with the inside interface given its own address (an operator's edit). */
-export const withInsideAddress = (stanzas: string): string => stanzas.replace('iface m0 inet manual', `iface m0 inet static\n    address ${MGMT_SIDE}/24`);
 
 /** test/lib/whoami.cjs on port 80 in `ns`, answering "NAME LOCAL saw REMOTE". */
 export async function startWhoami(ns: string, name: string): Promise<ChildProcess> {
