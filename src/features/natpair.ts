@@ -53,6 +53,7 @@ export function natpairTableStep(r: NatPairRecord): NftStep {
     `add set ${t} inside { type ifname; comment "${r.role === 'customer' ? 'customer interfaces' : 'interface towards the management servers'}"; }`,
     `add map ${t} from_inside { type ipv4_addr : ipv4_addr; comment "unique address -> ${r.role === 'customer' ? 'the server\'s address on the management node' : 'the VM\'s address on the customer node'}"; }`,
     `add map ${t} from_transit { type ipv4_addr : ipv4_addr; comment "unique address -> ${r.role === 'customer' ? 'customer VM' : 'management server'}"; }`,
+    `add set ${t} entries { type ipv4_addr; comment "unique addresses translated when they arrive on a transit interface"; }`,
     `add set ${t} sources { type ifname . ipv4_addr; comment "${r.role === 'customer' ? 'customer VMs of the map' : 'management servers'}: who may use the pair from inside"; }`,
   ];
   if (r.role === 'customer') {
@@ -83,6 +84,8 @@ export function natpairTableStep(r: NatPairRecord): NftStep {
     `add chain ${t} guard_in { type filter hook input priority filter; policy accept; }`,
     `flush chain ${t} guard_in`,
     `add rule ${t} guard_in iifname @inside ip daddr ${r.block} counter drop comment "vmrouter: not in the map of natpair ${r.name}"`,
+    // an entry whose far side is down (its customer interface, inside) is unreachable, not the node
+    `add rule ${t} guard_in iifname @transit ip daddr @entries counter drop comment "vmrouter: entry of natpair ${r.name} without its path"`,
     `add chain ${t} nat_out { type nat hook postrouting priority srcnat; policy accept; }`,
     `flush chain ${t} nat_out`,
     // only connections this table translated: nothing else leaving these interfaces changes source
@@ -115,6 +118,8 @@ function transitAttachment(r: NatPairRecord, k: number): Attachment {
   const route = [peer, 'via', via, 'dev', dev, 'proto', RT_PROTO];
   steps.push(ip(4, ['route', 'add', ...route], ['route', 'del', ...route], `the other node's /${SUBNET_LENGTH} of pair ${k} lies behind the gateway`));
   for (const e of used) {
+    if (r.role === 'customer' && e.kind === 'vm') steps.push(element(t, 'entries', e.customer, null, `${e.customer} is ${e.iface} ${e.address}, never this node`));
+    if (r.role === 'management' && e.kind === 'server') steps.push(element(t, 'entries', e.management, null, `${e.management} is server ${e.address}, never this node`));
     if (r.role === 'customer' && e.kind === 'server') steps.push(element(t, 'from_inside', e.customer, e.management, `customers reach server ${e.address} at ${e.customer}`));
     if (r.role === 'management' && e.kind === 'vm') steps.push(element(t, 'from_inside', e.management, e.customer, `management reaches ${e.iface} ${e.address} at ${e.management}`));
   }

@@ -26,8 +26,8 @@ let l: NatPairLab;
 const servers: ChildProcess[] = [];
 const baseline: Record<string, string> = {};
 
-const NATC_IFACES = ['tr0', 'cA', 'cB'];
-const NATM_IFACES = ['tr0', 'm0'];
+const NATC_IFACES = ['tr0', 'tr1', 'cA', 'cB'];
+const NATM_IFACES = ['tr0', 'tr1', 'm0'];
 const sys = async (ns: string, path: string) => (await inNs(ns, ['cat', `/proc/sys/${path}`])).stdout.trim();
 
 t.before(async () => {
@@ -73,19 +73,19 @@ t.test('ifup applies each node of the pair through the installed hook', async (t
   for (const i of NATC_IFACES) await ifupdown(l.natc, 'ifup', i);
   for (const i of NATM_IFACES) await ifupdown(l.natm, 'ifup', i);
 
-  const addrs = async (ns: string) => (await inNs(ns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'tr0'])).stdout;
-  t.match(await addrs(l.natc), /inet 198\.18\.0\.2\/27 scope global tr0/, 'customer node: .2 of 198.18.0.0/27 is the primary (the seed\'s NAT VM1)');
-  for (const a of ['198.18.0.3', '198.18.0.4', '198.18.0.12']) t.match(await addrs(l.natc), new RegExp(`inet ${a.replace(/\./g, '\\.')}/27 .*secondary`), `customer node: secondary ${a}`);
-  t.match(await addrs(l.natm), /inet 198\.18\.0\.130\/27 scope global tr0/, 'management node: .130 is the primary (the seed\'s NAT VM2)');
-  for (const a of ['198.18.0.131', '198.18.0.132', '198.18.0.140']) t.match(await addrs(l.natm), new RegExp(`inet ${a.replace(/\./g, '\\.')}/27 .*secondary`), `management node: secondary ${a}`);
+  const addrs = async (ns: string, dev: string) => (await inNs(ns, ['ip', '-4', '-o', 'addr', 'show', 'dev', dev])).stdout.split('\n').filter((x) => x).map((x) => x.replace(/^\d+: \S+\s+inet (\S+) .*?(secondary)? \S+\\.*$/, '$1 $2').trim());
+  t.same(await addrs(l.natc, 'tr0'), ['198.18.0.2/27', '198.18.0.3/27 secondary', '198.18.0.4/27 secondary'], 'customer node tr0: .2 of 198.18.0.0/27 is the primary (the seed\'s NAT VM1), one secondary per entry');
+  t.same(await addrs(l.natc, 'tr1'), ['198.18.0.34/27', '198.18.0.35/27 secondary'], 'customer node tr1: .34 of the second /27 (the seed\'s second vnic), cust-b\'s .35');
+  t.same(await addrs(l.natm, 'tr0'), ['198.18.0.130/27', '198.18.0.131/27 secondary', '198.18.0.132/27 secondary'], 'management node tr0: .130 is the primary (the seed\'s NAT VM2)');
+  t.same(await addrs(l.natm, 'tr1'), ['198.18.0.162/27', '198.18.0.163/27 secondary'], 'management node tr1');
   const rules = (await inNs(l.natc, ['ip', '-4', 'rule', 'show'])).stdout;
   t.match(rules, /10000:\s+from all fwmark 0x12c lookup 300 proto 86/, 'customer cA: one fwmark rule');
   t.match(rules, /10000:\s+from all fwmark 0x12d lookup 301 proto 86/, 'customer cB: one fwmark rule');
-  t.match((await inNs(l.natc, ['nft', 'list', 'map', 'ip', 'vmrouter-natpair-pod1', 'from_transit'])).stdout, /198\.18\.0\.12 : 10\.0\.0\.100/, 'DNAT map of the customer node');
+  t.match((await inNs(l.natc, ['nft', 'list', 'map', 'ip', 'vmrouter-natpair-pod1', 'from_transit'])).stdout, /198\.18\.0\.35 : 10\.0\.0\.100/, 'DNAT map of the customer node');
 
   // rp_filter and forwarding only where needed
   for (const i of ['cA', 'cB']) t.equal(await sys(l.natc, `net/ipv4/conf/${i}/rp_filter`), '0', `natc ${i}: reverse-path filter off (customer addresses overlap)`);
-  t.equal(await sys(l.natc, 'net/ipv4/conf/tr0/rp_filter'), '1', 'natc tr0: still strict');
+  for (const i of ['tr0', 'tr1']) t.equal(await sys(l.natc, `net/ipv4/conf/${i}/rp_filter`), '1', `natc ${i}: still strict`);
   for (const i of NATM_IFACES) t.equal(await sys(l.natm, `net/ipv4/conf/${i}/rp_filter`), '1', `natm ${i}: still strict`);
   for (const i of NATC_IFACES) t.equal(await sys(l.natc, `net/ipv4/conf/${i}/forwarding`), '1', `natc ${i}: forwards`);
   for (const i of NATM_IFACES) t.equal(await sys(l.natm, `net/ipv4/conf/${i}/forwarding`), '1', `natm ${i}: forwards`);
@@ -116,7 +116,7 @@ t.test('case 3 and 4: the management server reaches each customer VM, two of the
   const cases = [
     ['198.18.0.131', l.custA, 'cust-a', '10.0.0.100', l.custB],
     ['198.18.0.132', l.custA, 'cust-a', '10.0.0.130', undefined],
-    ['198.18.0.140', l.custB, 'cust-b', '10.0.0.100', l.custA],
+    ['198.18.0.163', l.custB, 'cust-b', '10.0.0.100', l.custA],
   ] as const;
   for (const [unique, ns, name, vm, other] of cases) {
     const what = `mgmt -> ${unique} (${name} ${vm})`;
@@ -125,7 +125,7 @@ t.test('case 3 and 4: the management server reaches each customer VM, two of the
   }
   // the connections are told apart by the customer table in their ct mark
   const ct = (await inNs(l.natc, ['conntrack', '-L', '-p', 'tcp', '--mark', '301'], { ok: false })).stdout;
-  t.match(ct, /dst=198\.18\.0\.12 .*src=10\.0\.0\.100/, 'conntrack: the connection to cust-b carries mark 301');
+  t.match(ct, /src=198\.18\.0\.162 dst=198\.18\.0\.35 .*src=10\.0\.0\.100 dst=198\.18\.0\.2 .*mark=301/, 'conntrack: the connection to cust-b came over tr1 (from .162) and carries mark 301');
 });
 
 t.test('reverse-path filtering must be off on a customer interface, and only there', async (t) => {
@@ -152,6 +152,18 @@ t.test('only the VMs of the map and the listed servers use the pair, and no NAT 
 
 t.test('an address of the block that maps nothing leads nowhere', async (t) => {
   t.equal(await httpGet(l.mgmt, SERVER, '198.18.0.133'), null, 'no entry, no answer (and no NAT node answering for a VM)');
+});
+
+t.test('each interface comes and goes on its own', async (t) => {
+  const before = await snapshot(l.natc);
+  await ifupdown(l.natc, 'ifdown', 'cB');
+  t.equal(await httpGet(l.mgmt, SERVER, '198.18.0.163'), null, 'cB down: cust-b is out of reach');
+  t.notOk(await ping(l.mgmt, '198.18.0.163', ['-I', SERVER]), 'and the customer node, which still holds 198.18.0.35, does not answer in its place');
+  t.equal(await httpGet(l.mgmt, SERVER, '198.18.0.131'), 'cust-a 10.0.0.100 saw 198.18.0.2', 'cust-a is not');
+  t.notMatch((await inNs(l.natc, ['nft', 'list', 'table', 'ip', 'vmrouter-natpair-pod1'])).stdout, /301|"cB"/, 'cB\'s elements are gone, the pair\'s table stays');
+  await ifupdown(l.natc, 'ifup', 'cB');
+  t.equal(snapshotDiff(before, await snapshot(l.natc)), '', 'ifup cB again: the same kernel state');
+  t.equal(await httpGet(l.mgmt, SERVER, '198.18.0.163'), 'cust-b 10.0.0.100 saw 198.18.0.2', 'cust-b is back');
 });
 
 t.test('ifdown returns both nodes to exactly their state before ifup', async (t) => {

@@ -1,10 +1,12 @@
 /**
  * The NAT-pair lab of seed 002, on the real kernel:
  *
- *   cust-a (10.0.0.100, 10.0.0.130) ─ cA ┐                                       ┌ m0 10.0.0.1 ─ mgmt (10.0.0.100)
+ *   cust-a (10.0.0.100, 10.0.0.130) ─ cA ┐      198.18.0.0/27    198.18.0.128/27      ┌ m0 10.0.0.1 ─ mgmt (10.0.0.100)
  *                                        natc ─ tr0 ─ vcn (.1 │ .129) ─ tr0 ─ natm
- *   cust-b (10.0.0.100)             ─ cB ┘    198.18.0.0/27     198.18.0.128/27
+ *   cust-b (10.0.0.100)             ─ cB ┘ ─── tr1 ─ vcn (.33 │ .161) ─ tr1 ─┘
+ *                                              198.18.0.32/27   198.18.0.160/27
  *
+ * cust-b's VM is pinned into the second /27 pair, so its traffic crosses tr1 on both nodes.
  * Both customers and the management server use 10.0.0.100. natc and natm are configured only by
  * vmrouter (generated stanzas, real ifup); vcn is the cloud's router between their /27s. Every
  * namespace starts with strict reverse-path filtering on its interfaces (default.rp_filter = 1 before
@@ -24,14 +26,14 @@ const entries = `
 server = ${SERVER}
 map = cA 10.0.0.100
 map = cA 10.0.0.130
-map = cB 10.0.0.100 as 198.18.0.140
+map = cB 10.0.0.100 as 198.18.0.163
 `;
 
 export const natcConf = `
 [natpair pod1]
 role = customer
 block = ${BLOCK}
-transit = tr0
+transit = tr0 tr1
 table = 300
 ${entries}`;
 
@@ -39,7 +41,7 @@ export const natmConf = `
 [natpair pod1]
 role = management
 block = ${BLOCK}
-transit = tr0
+transit = tr0 tr1
 inside = m0
 inside_address = ${MGMT_SIDE}/24
 ${entries}`;
@@ -75,6 +77,8 @@ export async function buildNatPairLab(lab: Lab): Promise<NatPairLab> {
   await lab.link(l.natc, 'cB', l.custB, 'eth0');
   await lab.link(l.natc, 'tr0', l.vcn, 'r0');
   await lab.link(l.natm, 'tr0', l.vcn, 'r1');
+  await lab.link(l.natc, 'tr1', l.vcn, 'r2');
+  await lab.link(l.natm, 'tr1', l.vcn, 'r3');
   await lab.link(l.natm, 'm0', l.mgmt, 'eth0');
 
   const sh = (ns: string, ...argv: string[]) => inNs(ns, argv);
@@ -85,15 +89,15 @@ export async function buildNatPairLab(lab: Lab): Promise<NatPairLab> {
     await sh(ns, 'ip', 'route', 'add', '198.18.0.2/32', 'dev', 'eth0');
   }
   // the cloud router between the two /27s
-  for (const [dev, addr] of [['r0', '198.18.0.1/27'], ['r1', '198.18.0.129/27']] as const) {
+  for (const [dev, addr] of [['r0', '198.18.0.1/27'], ['r1', '198.18.0.129/27'], ['r2', '198.18.0.33/27'], ['r3', '198.18.0.161/27']] as const) {
     await lab.up(l.vcn, dev);
     await sh(l.vcn, 'ip', 'addr', 'add', addr, 'dev', dev);
   }
   await sh(l.vcn, 'sysctl', '-q', '-w', 'net.ipv4.conf.all.forwarding=1');
-  // the management server reaches only the management node's /27 (the seed: 198.18.0.128/27)
+  // the management server reaches only the management node's half of the block (the seed: 198.18.0.128/27)
   await lab.up(l.mgmt, 'eth0');
   await sh(l.mgmt, 'ip', 'addr', 'add', `${SERVER}/24`, 'dev', 'eth0');
-  await sh(l.mgmt, 'ip', 'route', 'add', '198.18.0.128/27', 'via', MGMT_SIDE);
+  await sh(l.mgmt, 'ip', 'route', 'add', '198.18.0.128/25', 'via', MGMT_SIDE);
   return l;
 }
 
