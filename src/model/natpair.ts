@@ -159,7 +159,7 @@ function verifyOne(raw: RawNetwork, context: FeatureContext): { record: NatPairR
     seen.set(id, l);
     if (block && contains(block, l.address)) where(`${l.address} is inside the block ${block.cidr}: the block holds the unique addresses only`);
     if (block && l.via && contains(block, l.via)) where(`via ${l.via} is inside the block ${block.cidr}`);
-    if (l.iface !== null && (l.iface === inside || transit.includes(l.iface))) where(`${l.iface} is a ${l.iface === inside ? 'inside' : 'transit'} interface, not a customer's`);
+    if (l.iface !== null && (l.iface === inside || transit.includes(l.iface))) where(`${l.iface} is ${l.iface === inside ? 'the inside' : 'a transit'} interface, not a customer's`);
   }
 
   // tables of the customer interfaces (customer role): table, table+1, … in name order

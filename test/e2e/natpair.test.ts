@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { buildNatPairLab, httpGet, natcConf, natmConf, startWhoami, SERVER, MGMT_SIDE, type NatPairLab } from '../lib/natpair-lab.js';
-import { Lab, ifupdown } from '../lib/netns.js';
+import { Lab, ifupdown, writeInterfaces } from '../lib/netns.js';
 import { echoesSeen, installProbe } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
 import { etcFile } from '../lib/single-node.js';
@@ -25,6 +25,7 @@ if (madeEtc) mkdirSync('/etc/vmrouter');
 let l: NatPairLab;
 const servers: ChildProcess[] = [];
 const baseline: Record<string, string> = {};
+let natcUp = '';
 
 const NATC_IFACES = ['tr0', 'tr1', 'cA', 'cB'];
 const NATM_IFACES = ['tr0', 'tr1', 'm0'];
@@ -89,6 +90,7 @@ t.test('ifup applies each node of the pair through the installed hook', async (t
   for (const i of NATM_IFACES) t.equal(await sys(l.natm, `net/ipv4/conf/${i}/rp_filter`), '1', `natm ${i}: still strict`);
   for (const i of NATC_IFACES) t.equal(await sys(l.natc, `net/ipv4/conf/${i}/forwarding`), '1', `natc ${i}: forwards`);
   for (const i of NATM_IFACES) t.equal(await sys(l.natm, `net/ipv4/conf/${i}/forwarding`), '1', `natm ${i}: forwards`);
+  natcUp = await snapshot(l.natc);
   for (const ns of [l.natc, l.natm]) {
     t.equal(await sys(ns, 'net/ipv4/conf/all/forwarding'), '0', `${ns}: forwarding not switched on node-wide`);
     t.equal(await sys(ns, 'net/ipv4/conf/lo/forwarding'), '0', `${ns}: nor on other interfaces`);
@@ -171,4 +173,19 @@ t.test('ifdown returns both nodes to exactly their state before ifup', async (t)
   for (const i of [...NATM_IFACES].reverse()) await ifupdown(l.natm, 'ifdown', i);
   for (const ns of [l.natc, l.natm]) t.equal(snapshotDiff(baseline[ns]!, await snapshot(ns)), '', `${ns}: kernel state after ifdown = before ifup`);
   t.equal((await inNs(l.natc, ['nft', 'list', 'tables'])).stdout.trim(), '', 'no nft table left');
+});
+
+t.test('expanded stanzas of the customer node: the same kernel state from plain up lines', async (t) => {
+  const expanded = (await vmrouter(['--config', `/etc/netns/${l.natc}/vmrouter/vmrouter.conf`, 'generate', '--style', 'expanded'])).stdout;
+  t.notMatch(expanded, /^\s*vmrouter-/m, 'no vmrouter options: nothing of vmrouter runs at ifup time');
+  writeInterfaces(l.natc, expanded);
+  for (const i of NATC_IFACES) await ifupdown(l.natc, 'ifup', i);
+  t.equal(snapshotDiff(natcUp, await snapshot(l.natc)), '', 'expanded ifup = compact ifup');
+  t.equal(await httpGet(l.mgmt, SERVER, '198.18.0.163'), null, 'the management node is down: nothing to reach through it');
+  for (const i of [...NATC_IFACES].reverse()) await ifupdown(l.natc, 'ifdown', i);
+  // plain down lines cannot count holders (the shared table stays) nor know earlier values (rp_filter gets the kernel default 0)
+  const table = new Set((await inNs(l.natc, ['nft', 'list', 'table', 'ip', 'vmrouter-natpair-pod1'])).stdout.replace(/counter packets \d+ bytes \d+/g, 'counter').split('\n'));
+  const left = snapshotDiff(baseline[l.natc]!, await snapshot(l.natc)).split('\n').filter((x) => x !== '');
+  t.ok(left.some((x) => x.includes('table ip vmrouter-natpair-pod1')), 'the shared table stays');
+  t.same(left.filter((x) => !(x.startsWith('+ ') && table.has(x.slice(2))) && !/\/conf\/c[AB]\/rp_filter:/.test(x)), [], 'nothing else but the customer interfaces\' rp_filter, back at the kernel default 0');
 });
