@@ -28,7 +28,11 @@ export type KeyType =
   | 'addr6'
   | 'bool'
   | 'mac'
-  | 'centiseconds';
+  | 'centiseconds'
+  | 'node-list'
+  | 'path'
+  | 'routing'
+  | 'asn';
 
 /** What each type accepts, in words: the manual and docs/configuration.md show it beside every key. */
 export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
@@ -53,6 +57,10 @@ export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
   bool: 'yes or no',
   mac: 'MAC address',
   centiseconds: '1/100 s',
+  'node-list': 'NAME:ADDRESS pairs, separated by spaces or commas',
+  path: 'absolute file name',
+  routing: 'static or bgp',
+  asn: 'BGP AS number, 1-4294967295',
 };
 
 export interface KeySpec {
