@@ -5,7 +5,6 @@
  * file. Every reachability claim is checked where the packet lands (probe tables).
  */
 import t from 'tap';
-import { ifupdown } from '../lib/netns.js';
 import { echoesSeen, installProbe, reaches, removeProbe } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
@@ -14,6 +13,7 @@ import { vmrouter } from '../lib/vmrouter.js';
 import {
   BRIDGE_ADDRESS,
   buildVnetLab,
+  ensureEtcMountPoint,
   configureVnetNode,
   configureVnetVm,
   GW,
@@ -23,6 +23,7 @@ import {
   removeEtcMountPoint,
   sync,
   UNDERLAY,
+  vnIfupdown,
   writePlacements,
   type VnetLab,
   type VnetLabSpec,
@@ -64,11 +65,11 @@ t.test('generate --node: each node gets only its own stanzas', async (t) => {
 });
 
 t.test('ifup applies each role through the installed hook', async (t) => {
-  await ifupdown(l.ns.r1!, 'ifup', 'eth0');
-  await ifupdown(l.ns.r1!, 'ifup', 'eth1');
+  await vnIfupdown(l.ns.r1!, 'ifup', 'eth0');
+  await vnIfupdown(l.ns.r1!, 'ifup', 'eth1');
   for (const h of ['h1', 'h2']) {
-    await ifupdown(l.ns[h]!, 'ifup', 'eth1');
-    await ifupdown(l.ns[h]!, 'ifup', 'br_net1');
+    await vnIfupdown(l.ns[h]!, 'ifup', 'eth1');
+    await vnIfupdown(l.ns[h]!, 'ifup', 'br_net1');
   }
   const h1 = l.ns.h1!;
   t.match((await inNs(h1, ['ip', '-4', 'rule', 'show'])).stdout, /10000:\s+from all iif br_net1 lookup 101 proto 86/, 'one rule: packets from the bridge use table 101');
@@ -96,6 +97,7 @@ t.test('vnet sync places the VMs: host routes on the router, local /32 on the ho
   t.match(h1, /10\.10\.10\.10 dev br_net1 proto 86/, 'h1: vm1 is local');
   t.notMatch(h1, /10\.10\.10\.12/, 'h1: nothing for remote VMs (proxy ARP answers for them)');
   t.equal((await inNs(l.ns.h1!, ['ip', '-4', 'rule', 'show'])).stdout.split('\n').filter((x) => x.includes('lookup 101')).length, 1, 'still one rule: per VM only routes');
+  ensureEtcMountPoint();
   const again = await vmrouter(['-v', 'vnet', 'sync', '--node', 'r1'], { ns: l.ns.r1! });
   t.match(again.stderr, /0 created, 0 removed/, 'a second sync changes nothing');
   for (const ns of [l.inet, l.ns.r1!, ...Object.values(l.vms)]) await installProbe(ns);
@@ -126,6 +128,7 @@ t.test('a VM that moves from h1 to h2 stays reachable; only its route changes', 
   t.ok(await ping(l.vms.vm1!, IP.vm2), 'vm1 → vm2 before: vm1 has vm2\'s own MAC cached');
   await moveNic(l, 'vm2', 'h1', 'h2');
   writePlacements(l, { ...PLACED, vm2: ['h2', IP.vm2] });
+  ensureEtcMountPoint();
   const moved = await vmrouter(['-v', 'vnet', 'sync', '--node', 'r1'], { ns: r1 });
   t.match(moved.stderr, /1 created, 1 removed/, 'router: one route replaced, other VMs untouched');
   for (const n of ['h1', 'h2']) await sync(l, n);
@@ -152,6 +155,7 @@ t.test('bad placements change nothing and name file, line and key', async (t) =>
   const r1 = l.ns.r1!;
   const before = await snapshot(r1);
   writePlacements(l, { ...PLACED, vm5: ['h3', '10.10.10.99'], vm6: ['h1', '10.10.10.10'] });
+  ensureEtcMountPoint();
   const r = await vmrouter(['vnet', 'sync', '--node', 'r1'], { ns: r1, ok: false });
   t.equal(r.code, 2, 'exit 2: bad input');
   t.match(r.stderr, new RegExp(`${l.placements}:5: placements of \\[vnet net1\\] HOST: vm5: h3 is not a host of \\[vnet net1\\] \\(h1, h2\\)`));
@@ -173,11 +177,11 @@ t.test('ifdown returns every node to its prior state', async (t) => {
   for (const n of NODES) await sync(l, n);
   t.ok(await ping(l.vms.vm1!, IP.vm3), 'VMs running again before ifdown');
   for (const h of ['h1', 'h2']) {
-    await ifupdown(l.ns[h]!, 'ifdown', 'br_net1');
-    await ifupdown(l.ns[h]!, 'ifdown', 'eth1');
+    await vnIfupdown(l.ns[h]!, 'ifdown', 'br_net1');
+    await vnIfupdown(l.ns[h]!, 'ifdown', 'eth1');
   }
-  await ifupdown(l.ns.r1!, 'ifdown', 'eth1');
-  await ifupdown(l.ns.r1!, 'ifdown', 'eth0');
+  await vnIfupdown(l.ns.r1!, 'ifdown', 'eth1');
+  await vnIfupdown(l.ns.r1!, 'ifdown', 'eth0');
   // the hypervisor stops the VMs: their NICs go down as they were before the test
   for (const [vm, [host]] of Object.entries(PLACED)) await inNs(l.ns[host]!, ['ip', 'link', 'set', 'dev', `${vm}p`, 'down']);
   for (const n of NODES) {

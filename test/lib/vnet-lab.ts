@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, installHooks } from './netns.js';
+import { Lab, ifupdown, installHooks } from './netns.js';
 import { inNs, run } from './run.js';
 import { vmrouter } from './vmrouter.js';
 
@@ -37,7 +37,11 @@ export interface VnetLabSpec {
   extra?: string;
 }
 
-/** /etc/vmrouter of the host is the mount point ip netns exec needs for /etc/netns/NS/vmrouter. */
+/**
+ * /etc/vmrouter of the host is the mount point `ip netns exec` needs to show /etc/netns/NS/vmrouter
+ * there. Other tests on the machine may remove it when empty, so it is made sure of before every
+ * command that reads the configuration (the bind mount then lives as long as the command).
+ */
 let madeEtc = false;
 export function ensureEtcMountPoint(): void {
   if (!existsSync('/etc/vmrouter')) {
@@ -138,7 +142,14 @@ export function writePlacements(l: VnetLab, lines: Record<string, [string, strin
   writeFileSync(l.placements, Object.entries(lines).map(([vm, [host, ip]]) => `${vm} ${host} ${ip}\n`).join(''));
 }
 
+/** Real ifup/ifdown in a node, its /etc/vmrouter in place. */
+export function vnIfupdown(ns: string, verb: 'ifup' | 'ifdown', iface: string) {
+  ensureEtcMountPoint();
+  return ifupdown(ns, verb, iface);
+}
+
 export async function sync(l: VnetLab, node: string): Promise<void> {
+  ensureEtcMountPoint();
   await vmrouter(['vnet', 'sync', '--node', node], { ns: l.ns[node]! });
 }
 
