@@ -26,7 +26,7 @@ export function vnetSyncOp(records: readonly VnetRecord[], node: string, placeme
   return {
     title: `sync VMs of ${records.map((v) => `vnet ${v.name}`).join(', ')} on ${node}`,
     scope: 'all',
-    decide: (ledger: Ledger) => {
+    decide: (ledger: Ledger, mode) => {
       const problems: string[] = [];
       const decisions: Decision[] = [];
       for (const v of records) {
@@ -37,7 +37,8 @@ export function vnetSyncOp(records: readonly VnetRecord[], node: string, placeme
           continue;
         }
         const owner = featureOwner(KIND, v.name, attachment.iface);
-        if (!ledger.owners[owner]) {
+        // a dry run plans as if the network were up (`plan vnet sync` before the first ifup)
+        if (!ledger.owners[owner] && mode === 'apply') {
           problems.push(`vnet ${v.name} is not up on ${node}: ifup ${attachment.iface} first`);
           continue;
         }

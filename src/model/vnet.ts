@@ -122,3 +122,17 @@ export function roleOf(v: VnetRecord, node: string): 'host' | 'router' | null {
 }
 
 export const gatewayInSubnet = (v: Pick<VnetRecord, 'subnet'>, a: string): boolean => contains(v.subnet, a);
+
+/**
+ * The placements text with `vm` on `host` (replacing its line, or appended), or without it
+ * (`host` null). Comments and the other lines stay as they are; the result is checked by the caller.
+ */
+export function editPlacements(text: string, vm: string, host: string | null, ips: readonly string[]): string {
+  const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
+  const mine = (l: string) => l.replace(/#.*$/, '').trim().split(/\s+/)[0] === vm;
+  const entry = host === null ? null : [vm, host, ...ips].join(' ');
+  const at = lines.findIndex(mine);
+  const kept = lines.filter((l, i) => !mine(l) || i === at);
+  const out = at < 0 ? [...kept, ...(entry ? [entry] : [])] : kept.flatMap((l) => (mine(l) ? (entry ? [entry] : []) : [l]));
+  return out.length ? `${out.join('\n')}\n` : '';
+}

@@ -4,6 +4,7 @@
  * --node` of one shared vmrouter.conf, real ifup/ifdown, and `vmrouter vnet sync` of a placements
  * file. Every reachability claim is checked where the packet lands (probe tables).
  */
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { echoesSeen, installProbe, reaches, removeProbe } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
@@ -127,7 +128,10 @@ t.test('a VM that moves from h1 to h2 stays reachable; only its route changes', 
   const routesBefore = (await inNs(r1, ['ip', 'route', 'show', 'proto', '86'])).stdout;
   t.ok(await ping(l.vms.vm1!, IP.vm2), 'vm1 → vm2 before: vm1 has vm2\'s own MAC cached');
   await moveNic(l, 'vm2', 'h1', 'h2');
-  writePlacements(l, { ...PLACED, vm2: ['h2', IP.vm2] });
+  // the hypervisor's hook on h2 records where vm2 runs now
+  ensureEtcMountPoint();
+  await vmrouter(['vnet', 'place', '--network', 'net1', 'vm2', 'h2', IP.vm2], { ns: l.ns.h2! });
+  t.match(readFileSync(l.placements, 'utf8'), /^vm2 h2 10\.10\.10\.11$/m, 'vnet place rewrote vm2\'s line');
   ensureEtcMountPoint();
   const moved = await vmrouter(['-v', 'vnet', 'sync', '--node', 'r1'], { ns: r1 });
   t.match(moved.stderr, /1 created, 1 removed/, 'router: one route replaced, other VMs untouched');

@@ -3,7 +3,7 @@ import t from 'tap';
 import { InvalidInput } from '../../src/config/errors.js';
 import { parseFullConfig } from '../../src/config/load.js';
 import { attachVnet, planDeparture, planPlacement } from '../../src/features/vnet.js';
-import { parsePlacements, type VnetRecord } from '../../src/model/vnet.js';
+import { editPlacements, parsePlacements, type VnetRecord } from '../../src/model/vnet.js';
 import { doArgv, undoArgv } from '../../src/plan/step.js';
 import { renderFrr } from '../../src/render/frr.js';
 
@@ -149,4 +149,13 @@ t.test('examples/vnet is valid', async (t) => {
   t.equal(rs.length, 1);
   t.equal(parsePlacements(readFileSync(new URL('net1.placements', dir), 'utf8'), 'net1.placements', rs[0]!).length, 4);
   for (const node of ['h1', 'r1']) t.match((await renderFrr(rs, node, 'vmrouter.conf'))['frr.conf'], /router bgp 64512/);
+});
+
+t.test('editPlacements: one VM\'s line replaced, added or removed; the rest kept', async (t) => {
+  const text = '# where VMs run\nvm1 h1 10.10.10.10\nvm2 h1 10.10.10.11 # web\n';
+  t.equal(editPlacements(text, 'vm2', 'h2', ['10.10.10.11']), '# where VMs run\nvm1 h1 10.10.10.10\nvm2 h2 10.10.10.11\n');
+  t.equal(editPlacements(text, 'vm3', 'h2', ['10.10.10.12']), `${text}vm3 h2 10.10.10.12\n`);
+  t.equal(editPlacements(text, 'vm1', null, []), '# where VMs run\nvm2 h1 10.10.10.11 # web\n');
+  t.equal(editPlacements('', 'vm1', 'h1', ['10.10.10.10']), 'vm1 h1 10.10.10.10\n');
+  t.equal(editPlacements('vm1 h1 10.10.10.10\n', 'vm1', null, []), '');
 });
