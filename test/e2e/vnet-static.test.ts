@@ -4,7 +4,7 @@
  * --node` of one shared vmrouter.conf, real ifup/ifdown, and `vmrouter vnet sync` of a placements
  * file. Every reachability claim is checked where the packet lands (probe tables).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { echoesSeen, installProbe, reaches, removeProbe } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
@@ -101,6 +101,7 @@ t.test('vnet sync places the VMs: host routes on the router, local /32 on the ho
   ensureEtcMountPoint();
   const again = await vmrouter(['-v', 'vnet', 'sync', '--node', 'r1'], { ns: l.ns.r1! });
   t.match(again.stderr, /0 created, 0 removed/, 'a second sync changes nothing');
+  t.match((await vmrouter(['status'], { ns: l.ns.r1! })).stdout, /vnet net1 on eth1\n  vm1: 1 objects\n/, 'status lists the network and its VMs');
   for (const ns of [l.inet, l.ns.r1!, ...Object.values(l.vms)]) await installProbe(ns);
 });
 
@@ -121,6 +122,26 @@ t.test('reachability', async (t) => {
   t.equal(await echoesSeen(v.vm3!, INET, IP.vm3), before, 'nothing from the internet reached the VM');
   t.ok(await ping(l.ns.h1!, IP.vm1), 'host → its own VM');
   t.ok((await echoesSeen(v.vm1!, BRIDGE_ADDRESS, IP.vm1)) >= 2, 'the VM saw the host\'s bridge address');
+});
+
+t.test('inbound = yes lets the internet in, as configured', async (t) => {
+  const r1 = l.ns.r1!;
+  const conf = `/etc/netns/${r1}/vmrouter/vmrouter.conf`;
+  const reconfigure = async (inbound: 'yes' | 'no') => {
+    writeFileSync(conf, l.conf.replace('[vnet net1]', `[vnet net1]\ninbound = ${inbound}`));
+    await vnIfupdown(r1, 'ifdown', 'eth1');
+    await vnIfupdown(r1, 'ifup', 'eth1');
+    await sync(l, 'r1');
+  };
+  await removeProbe(r1);
+  const before = await snapshot(r1);
+  await reconfigure('yes');
+  t.notMatch((await inNs(r1, ['nft', 'list', 'ruleset'])).stdout, /vmrouter_vnet/, 'no inbound filter left');
+  await reaches(t, 'internet → VM, the VM sees the internet host', l.inet, IP.vm3, l.vms.vm3!, INET);
+  await reaches(t, 'VM → internet still masqueraded', l.vms.vm1!, INET, l.inet, '198.51.100.1');
+  await reconfigure('no');
+  t.notOk(await ping(l.inet, IP.vm3), 'closed again');
+  t.equal(snapshotDiff(before, await snapshot(r1)), '', 'ifdown, ifup and sync put the router back exactly as it was');
 });
 
 t.test('a VM that moves from h1 to h2 stays reachable; only its route changes', async (t) => {
