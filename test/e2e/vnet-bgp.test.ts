@@ -4,12 +4,13 @@
  * `vmrouter vnet frr --node`. Routes converge within a bounded wait, a VM move converges, and with
  * one router dead the hosts fail over to the other (ECMP next hops, dead neighbour skipped).
  */
+import { rmSync } from 'node:fs';
 import t from 'tap';
 import { echoesSeen, installProbe, reaches, removeProbe } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
 import { ping } from '../lib/topology.js';
-import { startFrr, stopFrr, vtysh } from '../lib/frr.js';
+import { frrDir, startFrr, stopFrr, vtysh } from '../lib/frr.js';
 import {
   buildVnetLab,
   configureVnetNode,
@@ -17,7 +18,7 @@ import {
   INET,
   moveNic,
   plug,
-  removeEtcMountPoint,
+  cleanupVnetLab,
   sync,
   UNDERLAY,
   until,
@@ -59,8 +60,8 @@ t.before(async () => {
 });
 t.teardown(async () => {
   for (const n of NODES) if (l?.ns[n]) await stopFrr(l.ns[n]!);
-  await l?.lab.cleanup();
-  removeEtcMountPoint();
+  for (const n of NODES) if (l?.ns[n]) rmSync(frrDir(l.ns[n]!), { recursive: true, force: true });
+  await cleanupVnetLab(l);
 });
 
 t.test('ifup, FRR from vmrouter vnet frr, VMs placed', async (t) => {

@@ -21,7 +21,7 @@ import {
   INET,
   moveNic,
   plug,
-  removeEtcMountPoint,
+  cleanupVnetLab,
   sync,
   UNDERLAY,
   vnIfupdown,
@@ -49,8 +49,7 @@ t.before(async () => {
   await inNs(l.inet, ['ip', 'route', 'add', '10.10.10.0/24', 'via', '198.51.100.1']);
 });
 t.teardown(async () => {
-  await l?.lab.cleanup();
-  removeEtcMountPoint();
+  await cleanupVnetLab(l);
 });
 
 t.test('generate --node: each node gets only its own stanzas', async (t) => {

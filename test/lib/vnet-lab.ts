@@ -5,7 +5,7 @@
  * the operator's underlay stanza plus `vmrouter generate --node NAME` of one shared vmrouter.conf,
  * and that vmrouter.conf as its /etc/vmrouter/vmrouter.conf (through /etc/netns/NS/vmrouter).
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, ifupdown, installHooks } from './netns.js';
 import { inNs, run } from './run.js';
@@ -49,6 +49,13 @@ export function ensureEtcMountPoint(): void {
     madeEtc = true;
   }
 }
+/** After the test: the lab's namespaces, its placements file, and the mount point if this test made it. */
+export async function cleanupVnetLab(l: VnetLab | undefined): Promise<void> {
+  await l?.lab.cleanup();
+  if (l) rmSync(l.placements, { force: true });
+  removeEtcMountPoint();
+}
+
 export function removeEtcMountPoint(): void {
   if (madeEtc && existsSync('/etc/vmrouter') && readdirSync('/etc/vmrouter').length === 0) rmdirSync('/etc/vmrouter');
 }
