@@ -1,9 +1,9 @@
 #!/bin/sh
 # Sets up a Debian 12 machine to build and test vmrouter: the system tools the hooks and the tests
 # run (as root; iptables and arptables only for the per-TAP comparison in bench/, curl and conntrack
-# for the NAT-pair test), what building and checking the Debian package needs (test/package:
-# dpkg-dev, debhelper, lintian, git; man-db checks the manual pages), the npm dependencies, and the
-# build (dist/vmrouter).
+# for the NAT-pair test, frr for the virtual-network BGP tests), what building and checking the
+# Debian package needs (test/package: dpkg-dev, debhelper, lintian, git; man-db checks the manual
+# pages), the npm dependencies, and the build (dist/vmrouter).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -12,9 +12,13 @@ if [ "$(id -u)" = 0 ]; then
   apt-get install -y -qq --no-install-recommends \
     iproute2 nftables ifupdown iputils-ping iputils-arping procps kmod \
     ndisc6 isc-dhcp-client tcpdump curl conntrack \
+    frr \
     iptables arptables \
     python3 make g++ binutils \
     dpkg-dev debhelper lintian man-db git >/dev/null
+  # FRR for the [vnet] BGP tests, which start zebra and bgpd per namespace themselves: the
+  # package's own service has nothing to do on this machine.
+  if [ -d /run/systemd/system ]; then systemctl disable --now frr >/dev/null 2>&1 || true; fi
 fi
 node -e 'const [a]=process.versions.node.split("."); if (+a < 20) { console.error("vmrouter needs Node.js 20 or newer, this is " + process.version); process.exit(1) }'
 npm ci --no-audit --no-fund --loglevel=error

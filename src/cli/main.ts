@@ -15,6 +15,7 @@ import { networkCommands } from './commands/network.js';
 import { planCommand } from './commands/plan.js';
 import { statusCommand } from './commands/status.js';
 import { tapCommand } from './commands/tap.js';
+import { vnetCommand } from './commands/vnet.js';
 import { Context, type GlobalOptions } from './context.js';
 
 /** The exit codes, for --help and vmrouter(8). */
@@ -68,6 +69,7 @@ export function buildProgram(): Command {
   program.addCommand(checkCommand(ctx));
   for (const c of networkCommands(ctx, false)) program.addCommand(c);
   program.addCommand(tapCommand(ctx, false));
+  program.addCommand(vnetCommand(ctx, false));
   program.addCommand(planCommand(ctx));
   program.addCommand(ndpCommand(ctx));
   program.addCommand(hookCommand(ctx));

@@ -184,8 +184,15 @@ export function featureUpOp(host: Host, kind: string, record: FeatureRecord, att
   };
 }
 
-/** Removes what the ledger says one attachment added, whatever the configuration says now. */
+/**
+ * Removes what the ledger says one attachment added, whatever the configuration says now, and what
+ * its dependants (owners named `OWNER/ITEM`, e.g. a virtual network's per-VM routes) hold.
+ */
 export function featureDownOp(kind: string, name: string, iface: string): Operation {
   const owner = featureOwner(kind, name, iface);
-  return { title: `down ${kind} ${name} on ${iface}`, scope: { owners: [owner] }, decide: () => [{ owner, desired: null }] };
+  return {
+    title: `down ${kind} ${name} on ${iface}`,
+    scope: { owners: [owner] },
+    decide: (ledger) => [...Object.keys(ledger.owners).filter((o) => o.startsWith(`${owner}/`)).map((o) => ({ owner: o, desired: null })), { owner, desired: null }],
+  };
 }

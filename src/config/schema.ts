@@ -33,7 +33,11 @@ export type KeyType =
   | 'ifname-list'
   | 'natpair-server'
   | 'natpair-map'
-  | 'addr4-cidr';
+  | 'addr4-cidr'
+  | 'node-list'
+  | 'path'
+  | 'routing'
+  | 'asn';
 
 /** What each type accepts, in words: the manual and docs/configuration.md show it beside every key. */
 export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
@@ -63,6 +67,10 @@ export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
   'natpair-server': 'ADDRESS [as UNIQUE]; may be repeated',
   'natpair-map': 'IFACE ADDRESS [via GATEWAY] [as UNIQUE]; may be repeated',
   'addr4-cidr': 'IPv4 address with its prefix length, ADDRESS/LENGTH',
+  'node-list': 'NAME:ADDRESS pairs, separated by spaces or commas',
+  path: 'absolute file name',
+  routing: 'static or bgp',
+  asn: 'BGP AS number, 1-4294967295',
 };
 
 export interface KeySpec {

@@ -27,6 +27,13 @@ export interface Attachment {
   /** one line for the generated stanza's heading comment */
   summary: string;
   steps: Step[];
+  /** the nodes whose configuration carries it (`vmrouter generate --node NAME`); absent: every node */
+  nodes?: string[];
+  /**
+   * A device the stanza itself creates (`pre-up`) and deletes (`post-down`), for interfaces nothing
+   * else creates (a feature's bridge): argv arrays, rendered like the lines of expanded stanzas.
+   */
+  create?: { up: string[]; down: string[] };
 }
 
 /** Everything verified so far, for checks across sections (table ids, overlapping ranges). */

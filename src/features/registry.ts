@@ -5,8 +5,16 @@
  */
 import type { Feature, FeatureRecord } from './feature.js';
 import { natpairFeature } from './natpair.js';
+import { vnetFeature } from './vnet.js';
 
-export const FEATURES: readonly Feature<FeatureRecord>[] = [natpairFeature as unknown as Feature<FeatureRecord>];
+/**
+ * Erases a feature's record type for the list: every record reaching `attach`/`lint` through the
+ * registry came from that same feature's `verify` (the loader keys records by kind), so the
+ * narrowing is sound even though TypeScript cannot see it (method parameters are contravariant).
+ */
+const register = <R extends FeatureRecord>(feature: Feature<R>): Feature<FeatureRecord> => feature as unknown as Feature<FeatureRecord>;
+
+export const FEATURES: readonly Feature<FeatureRecord>[] = [register(natpairFeature), register(vnetFeature)];
 
 export function featureOf(kind: string): Feature<FeatureRecord> | undefined {
   return FEATURES.find((f) => f.kind === kind);

@@ -30,7 +30,7 @@ const downLines = (steps: Step[]) =>
  * `features`: records of registered features by kind (Config.features). Each attachment becomes a
  * stanza of its interface after the networks' stanzas: `vmrouter-KIND NAME` (compact) or its steps.
  */
-export function renderInterfaces(networks: Network[], style: StanzaStyle, source: string, features: ReadonlyMap<string, readonly FeatureRecord[]> = new Map()): Promise<string> {
+export function renderInterfaces(networks: Network[], style: StanzaStyle, source: string, features: ReadonlyMap<string, readonly FeatureRecord[]> = new Map(), node?: string): Promise<string> {
   const seen = new Set<string>();
   const stanzas = networks.map((n) => {
     const auto = !seen.has(n.uplink);
@@ -49,15 +49,16 @@ export function renderInterfaces(networks: Network[], style: StanzaStyle, source
   });
   const featureStanzas = FEATURES.flatMap((f) =>
     (features.get(f.kind) ?? []).flatMap((record) =>
-      f.attach(record).map((a) => {
+      // --node: only what that node applies (a feature's hosts and routers share one config file)
+      f.attach(record).filter((a) => node === undefined || a.nodes === undefined || a.nodes.includes(node)).map((a) => {
         const auto = !seen.has(a.iface);
         seen.add(a.iface);
         const steps = style === 'expanded' ? a.steps : [];
-        return { kind: f.kind, name: record.name, summary: a.summary, iface: a.iface, auto, option: style === 'compact' ? `vmrouter-${f.kind} ${record.name}` : null, up: upLines(steps), down: downLines(steps) };
+        return { kind: f.kind, name: record.name, summary: a.summary, iface: a.iface, auto, option: style === 'compact' ? `vmrouter-${f.kind} ${record.name}` : null, create: a.create ? { up: shellLine(a.create.up), down: shellLine(a.create.down) } : null, up: upLines(steps), down: downLines(steps) };
       }),
     ),
   );
-  return renderTemplate('interfaces', { expanded: style === 'expanded', source, stanzas, featureStanzas });
+  return renderTemplate('interfaces', { expanded: style === 'expanded', source, node: node ?? null, stanzas, featureStanzas });
 }
 
 export function renderRtTables(networks: Network[], source: string): Promise<string> {

@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { UsageError } from '../../config/errors.js';
 import { renderInterfaces, renderRtTables, type StanzaStyle } from '../../render/interfaces.js';
+import type { FeatureRecord } from '../../features/feature.js';
+import { FEATURES } from '../../features/registry.js';
 import type { Context } from '../context.js';
 import { writeFileAtomic } from '../write-file.js';
 
@@ -11,7 +13,8 @@ export function generateCommand(ctx: () => Context): Command {
     .option('--out <file>', 'write the stanzas to this file (atomically) instead of standard output')
     .option('--rt-tables <file>', 'also write the table names (table_name) in rt_tables format to this file')
     .option('--network <name...>', 'only these networks')
-    .action(async (opts: { style: StanzaStyle; out?: string; rtTables?: string; network?: string[] }) => {
+    .option('--node <name>', 'only the stanzas of this node (a host or router named in [vnet NAME] sections); default: every node\'s')
+    .action(async (opts: { style: StanzaStyle; out?: string; rtTables?: string; network?: string[]; node?: string }) => {
       const c = ctx();
       let networks = c.networks();
       if (opts.network) {
@@ -19,7 +22,12 @@ export function generateCommand(ctx: () => Context): Command {
         if (unknown.length) throw new UsageError(`--network: no such network in ${c.globals.config}: ${unknown.join(', ')}`);
         networks = networks.filter((n) => opts.network!.includes(n.name));
       }
-      const text = await renderInterfaces(networks, opts.style, c.globals.config, opts.network ? new Map() : c.config().features);
+      const features: ReadonlyMap<string, readonly FeatureRecord[]> = opts.network ? new Map() : c.config().features;
+      if (opts.node !== undefined) {
+        const known = new Set(FEATURES.flatMap((f) => (features.get(f.kind) ?? []).flatMap((r) => f.attach(r).flatMap((a) => a.nodes ?? []))));
+        if (!known.has(opts.node)) throw new UsageError(`--node ${opts.node}: no such node in ${c.globals.config}${known.size ? ` (known: ${[...known].sort().join(', ')})` : ''}`);
+      }
+      const text = await renderInterfaces(networks, opts.style, c.globals.config, features, opts.node);
       if (opts.out) writeFileAtomic(opts.out, text);
       else c.out(text);
       if (opts.rtTables) writeFileAtomic(opts.rtTables, await renderRtTables(networks, c.globals.config));

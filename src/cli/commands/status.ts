@@ -15,8 +15,14 @@ export function statusCommand(ctx: () => Context): Command {
       }
       const nets = networksUp(ledger);
       const taps = tapsBound(ledger);
+      // feature attachments (`KIND:NAME@IFACE`) and their dependants (`KIND:NAME@IFACE/ITEM`)
+      const features = Object.entries(ledger.owners).flatMap(([o, e]) => (e.kind === 'feature' ? [{ owner: o, entry: e }] : []));
       c.out(`state: ${c.runner.store.file}\n`);
-      if (nets.length === 0) c.out('no network is up\n');
+      if (nets.length === 0 && features.length === 0) c.out('no network is up\n');
+      for (const { owner, entry } of features.filter((f) => !f.owner.includes('/'))) {
+        c.out(`${entry.feature} ${entry.record.name} on ${entry.iface}\n`);
+        for (const d of features.filter((f) => f.owner.startsWith(`${owner}/`))) c.out(`  ${d.owner.slice(owner.length + 1)}${d.entry.keys ? `: ${d.entry.keys.length} objects` : ''}\n`);
+      }
       for (const n of nets) {
         const fams = [n.v4?.subnet.cidr, n.v6?.subnet.cidr].filter(Boolean).join(' ');
         c.out(`network ${n.name}: ${n.role} on ${n.uplink}${n.table !== null ? `, table ${n.table}` : ''}, ${fams}\n`);

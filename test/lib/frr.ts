@@ -1,0 +1,62 @@
+/**
+ * FRR inside a test namespace, started directly (no systemd, no watchfrr): zebra and bgpd with the
+ * frr.conf `vmrouter vnet frr --node` wrote, each with the namespace's own pid files, zserv socket and
+ * vty directory (-N names the path space), so several FRRs run side by side on one machine.
+ */
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { inNs, run } from './run.js';
+import { vmrouter } from './vmrouter.js';
+
+const FRR = '/usr/lib/frr';
+const DAEMONS = ['zebra', 'bgpd'] as const;
+
+export const frrDir = (ns: string): string => `/tmp/${ns}-frr`;
+
+function frrIds(): { uid: number; gid: number } {
+  const passwd = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('frr:'));
+  if (!passwd) throw new Error('no frr user: install the frr package (scripts/setup.sh)');
+  const [, , uid, gid] = passwd.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** Writes the node's frr.conf with vmrouter and starts zebra, then bgpd. */
+export async function startFrr(ns: string, node: string, config: string): Promise<void> {
+  const dir = frrDir(ns);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'run'), { recursive: true });
+  const { uid, gid } = frrIds();
+  chownSync(join(dir, 'run'), uid, gid);
+  await vmrouter(['--config', config, 'vnet', 'frr', '--node', node, '--out', dir]);
+  const run = join(dir, 'run');
+  for (const d of DAEMONS) {
+    await inNs(ns, [join(FRR, d), '-d', '-N', ns, '-f', join(dir, 'frr.conf'), '-i', join(run, `${d}.pid`), '-z', join(run, 'zserv.api'), '--vty_socket', run, '-A', '127.0.0.1']);
+  }
+}
+
+/** vtysh against the namespace's daemons. */
+export async function vtysh(ns: string, command: string): Promise<string> {
+  return (await run(['vtysh', '--vty_socket', join(frrDir(ns), 'run'), '-c', command])).stdout;
+}
+
+/** Stops the daemons this test started (by their pid files), bgpd first, and waits until they are gone. */
+export async function stopFrr(ns: string): Promise<void> {
+  for (const d of [...DAEMONS].reverse()) {
+    const pidFile = join(frrDir(ns), 'run', `${d}.pid`);
+    if (!existsSync(pidFile)) continue;
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      continue;
+    }
+    for (let i = 0; i < 100; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
