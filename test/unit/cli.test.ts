@@ -34,7 +34,7 @@ const errors: [string, string[], RegExp][] = [
   ['bad choice', ['generate', '--style', 'x'], /^vmrouter: option '--style <style>' argument 'x' is invalid/],
   ['missing value', ['--config'], /^vmrouter: option '-c, --config <file>' argument missing/],
   ['group without command', ['tap'], /^vmrouter: tap: missing command: up, down or sync \(run vmrouter tap --help for usage\)$/],
-  ['group with unknown command', ['plan', 'frob'], /^vmrouter: plan: unknown command "frob": up, down, tap or vnet/],
+  ['group with unknown command', ['plan', 'frob'], /^vmrouter: plan: unknown command "frob": up, down, ifup, ifdown, tap or vnet/],
   ['missing config file', ['--config', '/nonexistent/vmrouter.conf', 'check'], /^vmrouter: \/nonexistent\/vmrouter\.conf: \(file\): cannot read: no such file$/],
   ['config is a directory', ['--config', '/', 'check'], /^vmrouter: \/: \(file\): cannot read: /],
   ['tap up outside Ganeti', ['tap', 'up'], /^vmrouter: no --tap given and INTERFACE is not set/],

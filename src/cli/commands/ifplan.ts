@@ -1,0 +1,56 @@
+/**
+ * `vmrouter plan ifup IFACE` / `plan ifdown IFACE`: what the hook would do when ifupdown brings up or
+ * down an interface whose stanzas `vmrouter generate` wrote — the routed networks on that uplink and
+ * every feature attachment on it — each planned on the ledger the previous one would leave.
+ */
+import { Command } from 'commander';
+import { UsageError } from '../../config/errors.js';
+import { FEATURES } from '../../features/registry.js';
+import { ifnameProblem } from '../../model/names.js';
+import type { Context } from '../context.js';
+import { featureDownOp, featureUpOp, networkDownOp, networkUpOp, type Operation } from '../operations.js';
+
+interface Options {
+  node?: string;
+  fromScratch?: boolean;
+}
+
+/** Up and down operations for IFACE, in ifup order (networks first, then what builds on them). */
+function operationsOn(c: Context, iface: string, node: string | undefined): { up: Operation[]; down: Operation[] } {
+  const problem = ifnameProblem(iface);
+  if (problem) throw new UsageError(`${JSON.stringify(iface)}: ${problem}`);
+  const config = c.config();
+  const up: Operation[] = [];
+  const down: Operation[] = [];
+  for (const n of config.networks.filter((x) => x.uplink === iface)) {
+    up.push(networkUpOp(c.host, n));
+    down.push(networkDownOp(n.name));
+  }
+  for (const f of FEATURES) {
+    for (const record of config.features.get(f.kind) ?? []) {
+      for (const a of f.attach(record)) {
+        if (a.iface !== iface || (node !== undefined && a.nodes !== undefined && !a.nodes.includes(node))) continue;
+        up.push(featureUpOp(c.host, f.kind, record, a));
+        down.push(featureDownOp(f.kind, record.name, iface));
+      }
+    }
+  }
+  if (up.length === 0) throw new UsageError(`${iface}: no network or feature of ${c.globals.config} is on it${node ? ` for node ${node}` : ''}`);
+  return { up, down: down.reverse() };
+}
+
+export function ifPlanCommands(ctx: () => Context): Command[] {
+  const make = (direction: 'ifup' | 'ifdown') =>
+    new Command(direction)
+      .description(direction === 'ifup' ? 'print what `ifup IFACE` would apply through the hook: its networks and feature attachments' : 'print what `ifdown IFACE` would remove through the hook')
+      .argument('<iface>', 'the interface of the generated stanzas')
+      .option('--node <name>', 'only the attachments of this node (as `generate --node`)')
+      .option('--from-scratch', 'as if vmrouter had applied nothing on this node (for ifdown: as if ifup had just run)')
+      .action(async (iface: string, opts: Options) => {
+        const c = ctx();
+        const { up, down } = operationsOn(c, iface, opts.node);
+        if (direction === 'ifup') await c.run(up, { dryRun: true, fromScratch: opts.fromScratch });
+        else await c.run(down, { dryRun: true, fromScratch: opts.fromScratch, ...(opts.fromScratch ? { assumeDone: up } : {}) });
+      });
+  return [make('ifup'), make('ifdown')];
+}
