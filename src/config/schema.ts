@@ -28,7 +28,8 @@ export type KeyType =
   | 'addr6'
   | 'bool'
   | 'mac'
-  | 'centiseconds';
+  | 'centiseconds'
+  | 'twin-variant';
 
 /** What each type accepts, in words: the manual and docs/configuration.md show it beside every key. */
 export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
@@ -53,6 +54,7 @@ export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
   bool: 'yes or no',
   mac: 'MAC address',
   centiseconds: '1/100 s',
+  'twin-variant': 'auto, vrf or policy',
 };
 
 export interface KeySpec {

@@ -36,6 +36,16 @@ export interface FeatureContext {
   records: ReadonlyMap<string, readonly FeatureRecord[]>;
 }
 
+/**
+ * What the running kernel offers, detected by the CLI (src/exec/kernel.ts) and handed to the pure
+ * planner, so a feature can choose an implementation (twin: VRF or policy routing) without touching
+ * the host itself. Absent: unknown (plan for the most portable variant).
+ */
+export interface KernelFacts {
+  /** CONFIG_NET_VRF: `ip link add … type vrf` works (built in or as a module) */
+  vrf: boolean;
+}
+
 export interface Feature<R extends FeatureRecord = FeatureRecord> {
   /** section kind and stanza option: `[KIND NAME]`, `vmrouter-KIND NAME`; lower case, one word */
   readonly kind: string;
@@ -46,7 +56,7 @@ export interface Feature<R extends FeatureRecord = FeatureRecord> {
   /** every problem at once, as InvalidInput with file:line: [section] key (see model/verify.ts Checker) */
   verify(sections: readonly RawSection[], context: FeatureContext): R[];
   /** pure: the attachments of a record, each with its steps in apply order */
-  attach(record: R): Attachment[];
+  attach(record: R, kernel?: KernelFacts): Attachment[];
   /** hazards `vmrouter check` reports as warnings (the config is still valid) */
   lint?(records: readonly R[], context: FeatureContext): string[];
 }

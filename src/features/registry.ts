@@ -4,8 +4,9 @@
  * sees the records of those before it.
  */
 import type { Feature, FeatureRecord } from './feature.js';
+import { twinFeature } from './twin.js';
 
-export const FEATURES: readonly Feature<FeatureRecord>[] = [];
+export const FEATURES: readonly Feature<FeatureRecord>[] = [twinFeature as unknown as Feature<FeatureRecord>];
 
 export function featureOf(kind: string): Feature<FeatureRecord> | undefined {
   return FEATURES.find((f) => f.kind === kind);

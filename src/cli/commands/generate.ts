@@ -19,7 +19,7 @@ export function generateCommand(ctx: () => Context): Command {
         if (unknown.length) throw new UsageError(`--network: no such network in ${c.globals.config}: ${unknown.join(', ')}`);
         networks = networks.filter((n) => opts.network!.includes(n.name));
       }
-      const text = await renderInterfaces(networks, opts.style, c.globals.config, opts.network ? new Map() : c.config().features);
+      const text = await renderInterfaces(networks, opts.style, c.globals.config, opts.network ? new Map() : c.config().features, c.kernel());
       if (opts.out) writeFileAtomic(opts.out, text);
       else c.out(text);
       if (opts.rtTables) writeFileAtomic(opts.rtTables, await renderRtTables(networks, c.globals.config));

@@ -1,0 +1,18 @@
+/**
+ * Twin networks on this machine's kernel (no CONFIG_NET_VRF): the policy-routing variant, seed 000's
+ * topology with real ifup/ifdown of `vmrouter generate` stanzas in a middle-node namespace.
+ * The same scenario runs with real VRF devices and an 802.1Q side in the kernel lab (twin-vrf.test.ts).
+ */
+import t from 'tap';
+import { runTwinScenario } from '../lib/twin-lab.js';
+
+t.test('twin networks, policy-routing variant, host kernel', async (t) => {
+  await runTwinScenario((ok, name, detail) => {
+    if (!t.ok(ok, name) && detail) t.comment(detail);
+  }, {
+    prefix: 'tw-p-',
+    vlan: false,
+    variant: 'auto',
+    expectVariant: 'policy',
+  });
+});
