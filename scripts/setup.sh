@@ -1,6 +1,7 @@
 #!/bin/sh
 # Sets up a Debian 12 machine to build and test vmrouter: the system tools the hooks and the tests
-# run (as root; iptables and arptables only for the per-TAP comparison in bench/), what building and
+# run (as root; iptables and arptables only for the per-TAP comparison in bench/; conntrack, and qemu,
+# busybox-static, cpio and Debian's kernel for the kernel lab of the twin tests), what building and
 # checking the Debian package needs (test/package: dpkg-dev, debhelper, lintian, git; man-db checks
 # the manual pages), the npm dependencies, and the build (dist/vmrouter).
 set -eu
@@ -13,7 +14,19 @@ if [ "$(id -u)" = 0 ]; then
     ndisc6 isc-dhcp-client tcpdump \
     iptables arptables \
     python3 make g++ binutils \
-    dpkg-dev debhelper lintian man-db git >/dev/null
+    dpkg-dev debhelper lintian man-db git \
+    conntrack qemu-system-x86 busybox-static cpio >/dev/null
+  # the kernel lab (test/lib/kernel-lab.ts) boots the kernel of linux-image-amd64: fetch and unpack
+  # it now, not during the tests (cached in /var/cache/vmrouter-test-kernel)
+  pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[^ ]*\).*/\1/p' | head -n1)
+  rel=${pkg#linux-image-}
+  cache=/var/cache/vmrouter-test-kernel
+  if [ -n "$pkg" ] && [ ! -e "$cache/$rel/.unpacked" ]; then
+    rm -rf "$cache/$rel" && mkdir -p "$cache/$rel"
+    (cd "$cache" && apt-get download -qq "$pkg" 2>/dev/null)
+    dpkg-deb -x "$cache/${pkg}_"*.deb "$cache/$rel" && rm -f "$cache/${pkg}_"*.deb
+    depmod -b "$cache/$rel" "$rel" && echo "$pkg" > "$cache/$rel/.unpacked"
+  fi
 fi
 node -e 'const [a]=process.versions.node.split("."); if (+a < 20) { console.error("vmrouter needs Node.js 20 or newer, this is " + process.version); process.exit(1) }'
 npm ci --no-audit --no-fund --loglevel=error

@@ -95,6 +95,15 @@ export function planSide(r: TwinRecord, which: Which, variant: 'vrf' | 'policy')
     steps.push(ip(0, ['link', 'set', 'dev', dev, 'master', s.vrf], ['link', 'set', 'dev', dev, 'nomaster'], `enslave ${dev} to ${s.vrf}`));
   }
   if (r.v4) steps.push(sysctl(`net/ipv4/conf/${dev}/forwarding`, '1', '0', `forward IPv4 entering on ${dev}`));
+  if (r.v4 && variant === 'policy') {
+    // Reverse-path filtering looks the source up with no ingress interface (iif lo), which finds
+    // nothing in main (noprefixroute). With src_valid_mark it uses the packet's mark, which every
+    // packet (and ARP request, see the arp table) entering here carries; loose mode (2) because a
+    // translated packet's mark names the other side. The effective value is max(all, DEV), so 2
+    // here also relaxes a strict conf/all (Documentation/networking/ip-sysctl.rst rp_filter).
+    steps.push(sysctl(`net/ipv4/conf/${dev}/src_valid_mark`, '1', '0', `reverse-path checks on ${dev} use the packet mark`));
+    steps.push(sysctl(`net/ipv4/conf/${dev}/rp_filter`, '2', '0', `loose reverse-path filter on ${dev}: translated packets come back through the other side's table`));
+  }
   // Linux forwards IPv6 only with conf/all/forwarding (per-interface selects host or router behaviour)
   if (r.v6) steps.push(sysctl('net/ipv6/conf/all/forwarding', '1', '0', 'IPv6 forwarding is node-wide in Linux', true));
   for (const [f, fam] of families(r)) {
@@ -124,5 +133,11 @@ export function planSide(r: TwinRecord, which: Which, variant: 'vrf' | 'policy')
     steps.push(sysctl('net/ipv4/udp_l3mdev_accept', '1', '0', 'services bound to no VRF answer UDP on both sides', true));
   }
   steps.push(nftSide(r, s, o, variant, which));
+  if (r.v4 && variant === 'policy') {
+    // ARP requests for this node are checked against the reverse path too (arp_process routes the
+    // target with the skb's mark): mark them for this side's table as well.
+    const t = `arp vmrouter-twin-${r.name}-${which}`;
+    steps.push(nft([`add table ${t}`, `add chain ${t} ingress_mark { type filter hook input priority filter; policy accept; }`, `add rule ${t} ingress_mark iifname ${q(dev)} meta mark set ${s.mark}`], [`delete table ${t}`], `ARP entering on ${dev} is checked against the ${which} table`, { provides: t }));
+  }
   return steps;
 }

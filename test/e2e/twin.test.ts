@@ -14,5 +14,6 @@ t.test('twin networks, policy-routing variant, host kernel', async (t) => {
     vlan: false,
     variant: 'auto',
     expectVariant: 'policy',
+    strictRpFilter: true,
   });
 });

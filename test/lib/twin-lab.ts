@@ -33,6 +33,8 @@ export interface TwinOptions {
   variant: 'auto' | 'vrf' | 'policy';
   /** what `vmrouter check` must say for auto */
   expectVariant: 'vrf' | 'policy';
+  /** net.ipv4.conf.all.rp_filter=1 on the middle node before anything */
+  strictRpFilter?: boolean;
 }
 
 export interface TwinLab {
@@ -137,6 +139,8 @@ export async function runTwinScenario(check: Check, o: TwinOptions): Promise<voi
   const l = await buildTwinLab(o);
   const { mid } = l;
   try {
+    // the strictest reverse-path filter a node may have (Debian's default is loose, 2)
+    if (o.strictRpFilter) await inNs(mid, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=1']);
     const baseline = await snapshot(mid);
     const file = await configureNode(mid, conf(o, l.outerIf));
     useConfig(mid, join('/tmp', `${mid}.conf`));
