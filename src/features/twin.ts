@@ -90,7 +90,7 @@ function takenTables(context: FeatureContext, earlier: readonly TwinRecord[]): M
   const taken = new Map<number, string>();
   for (const n of context.networks) {
     if (n.table !== null) taken.set(n.table, `[network ${n.name}]`);
-    if (n.mark !== null) taken.set(n.mark, `[network ${n.name}] (as its mark)`);
+    if (n.mark !== null && !taken.has(n.mark)) taken.set(n.mark, `[network ${n.name}] (as its mark)`);
   }
   for (const r of earlier) for (const s of [r.inner, r.outer]) taken.set(s.table, `[twin ${r.name}]`);
   return taken;
