@@ -29,7 +29,11 @@ export type KeyType =
   | 'bool'
   | 'mac'
   | 'centiseconds'
-  | 'twin-variant';
+  | 'twin-variant'
+  | 'ifname-list'
+  | 'vrf-addresses'
+  | 'vrf-leaks'
+  | 'local-rule';
 
 /** What each type accepts, in words: the manual and docs/configuration.md show it beside every key. */
 export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
@@ -55,6 +59,10 @@ export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
   mac: 'MAC address',
   centiseconds: '1/100 s',
   'twin-variant': 'auto, vrf or policy',
+  'ifname-list': 'interface names, separated by spaces or commas',
+  'vrf-addresses': 'IFACE=ADDRESS/LENGTH, separated by spaces',
+  'vrf-leaks': 'VRF=PREFIX, separated by spaces',
+  'local-rule': 'keep or move',
 };
 
 export interface KeySpec {

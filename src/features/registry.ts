@@ -5,8 +5,9 @@
  */
 import type { Feature, FeatureRecord } from './feature.js';
 import { twinFeature } from './twin.js';
+import { vrfFeature } from './vrf.js';
 
-export const FEATURES: readonly Feature<FeatureRecord>[] = [twinFeature as unknown as Feature<FeatureRecord>];
+export const FEATURES: readonly Feature<FeatureRecord>[] = [vrfFeature as unknown as Feature<FeatureRecord>, twinFeature as unknown as Feature<FeatureRecord>];
 
 export function featureOf(kind: string): Feature<FeatureRecord> | undefined {
   return FEATURES.find((f) => f.kind === kind);

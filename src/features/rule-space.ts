@@ -34,6 +34,8 @@ export const FOREIGN: readonly { who: string; tables?: readonly [number, number]
 
 /** Where vmrouter allocates for features that did not set `table`/`priority` (routed networks always set theirs). */
 export const TWIN_TABLES: readonly [number, number] = [3100, 3999];
+/** [vrf NAME] sections without `table` */
+export const VRF_TABLES: readonly [number, number] = [3000, 3099];
 /** Twin rules must win before the l3mdev rule (seed 001: "rules that must win go before priority 1000"). */
 export const TWIN_PREF = 900;
 

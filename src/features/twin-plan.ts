@@ -19,6 +19,7 @@
  */
 import { ip, nft, RT_PROTO, sysctl, type Step } from '../plan/step.js';
 import type { KernelFacts } from './feature.js';
+import { l3mdevRules } from './vrf.js';
 import type { TwinFamily, TwinRecord, TwinSide } from './twin.js';
 
 export type Which = 'inner' | 'outer';
@@ -87,7 +88,7 @@ export function planSide(r: TwinRecord, which: Which, variant: 'vrf' | 'policy')
     // The first VRF device adds `1000: lookup [l3mdev-table]` and no VRF removal takes it away
     // (drivers/net/vrf.c vrf_add_fib_rules, which accepts an existing equal rule, protocol kernel included). Adding it first makes it
     // vmrouter's, removed with the last VRF of a twin; a rule that was already there is left alone.
-    for (const f of [4, 6] as const) steps.push(ip(f, ['rule', 'add', 'pref', '1000', 'l3mdev', 'proto', 'kernel'], ['rule', 'del', 'pref', '1000', 'l3mdev', 'proto', 'kernel'], 'the l3mdev rule: lookups of enslaved devices use their VRF table', { shared: true }));
+    steps.push(...l3mdevRules());
     steps.push(ip(0, ['link', 'add', 'dev', s.vrf, 'type', 'vrf', 'table', String(s.table)], ['link', 'del', 'dev', s.vrf], `VRF of ${dev}: its connected and local routes live in table ${s.table}`));
     steps.push(ip(0, ['link', 'set', 'dev', s.vrf, 'up'], null, 'a VRF routes only when up'));
     // IPv4 forwarding is decided by the input device, which is the VRF device once enslaved

@@ -17,6 +17,7 @@ import type { KeySpec } from '../config/schema.js';
 import type { Feature, FeatureContext, FeatureRecord, KernelFacts, RawSection } from './feature.js';
 import { allocate, lintRuleSpace, RESERVED_TABLES, TWIN_PREF, TWIN_TABLES, type RuleUser } from './rule-space.js';
 import { planSide, resolveVariant } from './twin-plan.js';
+import type { VrfRecord } from './vrf.js';
 
 export const VARIANTS = ['auto', 'vrf', 'policy'] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -92,6 +93,7 @@ function takenTables(context: FeatureContext, earlier: readonly TwinRecord[]): M
     if (n.table !== null) taken.set(n.table, `[network ${n.name}]`);
     if (n.mark !== null && !taken.has(n.mark)) taken.set(n.mark, `[network ${n.name}] (as its mark)`);
   }
+  for (const r of (context.records.get('vrf') ?? []) as VrfRecord[]) taken.set(r.table, `[vrf ${r.name}]`);
   for (const r of earlier) for (const s of [r.inner, r.outer]) taken.set(s.table, `[twin ${r.name}]`);
   return taken;
 }

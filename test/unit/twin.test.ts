@@ -76,6 +76,7 @@ t.test('auto picks the variant from the kernel facts; every step has its inverse
   const [r] = twins(edit(TWIN, {}, ['subnet6 = fd00:2::/64', 'address6 = fd00:2::1', 'mapped6 = fd00:3::/64']));
   for (const vrf of [false, true]) {
     const [inner, outer] = twinFeature.attach(r!, { vrf });
+    for (const a of [inner!, outer!]) t.same(a.steps.map((s) => s.key), [...new Set(a.steps.map((s) => s.key))], `${a.iface}: no object twice in one plan`);
     t.equal(inner!.iface, 'eth1');
     t.equal(outer!.iface, 'eth2');
     t.match(inner!.summary, vrf ? /vrf variant/ : /policy variant/);
