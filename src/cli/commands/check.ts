@@ -17,10 +17,12 @@ export function checkCommand(ctx: () => Context): Command {
     }
     c.out(`${c.globals.config}: ${parts.join('; ')}\n`);
     const twins = config.features.get('twin') ?? [];
-    if (twins.length > 0) {
+    const vrfs = config.features.get('vrf') ?? [];
+    if (twins.length > 0 || vrfs.length > 0) {
       // which implementation `variant = auto` gets on this kernel (detected here, never in the planner)
       const k = c.kernel();
       c.out(`kernel ${k.release}: ${k.vrf ? 'VRF devices available' : 'no VRF devices (CONFIG_NET_VRF)'} (${k.evidence}); twin variant auto = ${k.vrf ? 'vrf' : 'policy'}\n`);
+      if (!k.vrf && vrfs.length > 0) c.out(`warning: [vrf] sections need VRF devices, which this kernel lacks; ifup will fail\n`);
       for (const r of twins as TwinRecord[]) {
         if (r.variant === 'vrf' && !k.vrf) c.out(`warning: [twin ${r.name}]: variant vrf, but this kernel has no VRF devices; ifup will fail (use variant = policy or auto)\n`);
       }
