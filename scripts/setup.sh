@@ -1,9 +1,10 @@
 #!/bin/sh
 # Sets up a Debian 12 machine to build and test vmrouter: the system tools the hooks and the tests
-# run (as root; iptables and arptables only for the per-TAP comparison in bench/, curl and conntrack
-# for the NAT-pair test, frr for the virtual-network BGP tests), what building and checking the
-# Debian package needs (test/package: dpkg-dev, debhelper, lintian, git; man-db checks the manual
-# pages), the npm dependencies, and the build (dist/vmrouter).
+# run (as root; iptables and arptables only for the per-TAP comparison in bench/; curl and
+# conntrack for the NAT-pair and twin tests; frr for the virtual-network BGP tests; qemu,
+# busybox-static, cpio and Debian's kernel for the kernel lab of the twin tests), what building
+# and checking the Debian package needs (test/package: dpkg-dev, debhelper, lintian, git; man-db
+# checks the manual pages), the npm dependencies, and the build (dist/vmrouter).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -15,7 +16,19 @@ if [ "$(id -u)" = 0 ]; then
     frr \
     iptables arptables \
     python3 make g++ binutils \
-    dpkg-dev debhelper lintian man-db git >/dev/null
+    dpkg-dev debhelper lintian man-db git \
+    qemu-system-x86 busybox-static cpio >/dev/null
+  # the kernel lab (test/lib/kernel-lab.ts) boots the kernel of linux-image-amd64: fetch and unpack
+  # it now, not during the tests (cached in /var/cache/vmrouter-test-kernel)
+  pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[^ ]*\).*/\1/p' | head -n1)
+  rel=${pkg#linux-image-}
+  cache=/var/cache/vmrouter-test-kernel
+  if [ -n "$pkg" ] && [ ! -e "$cache/$rel/.unpacked" ]; then
+    rm -rf "$cache/$rel" && mkdir -p "$cache/$rel"
+    (cd "$cache" && apt-get download -qq "$pkg" 2>/dev/null)
+    dpkg-deb -x "$cache/${pkg}_"*.deb "$cache/$rel" && rm -f "$cache/${pkg}_"*.deb
+    depmod -b "$cache/$rel" "$rel" && echo "$pkg" > "$cache/$rel/.unpacked"
+  fi
   # FRR for the [vnet] BGP tests, which start zebra and bgpd per namespace themselves: the
   # package's own service has nothing to do on this machine.
   if [ -d /run/systemd/system ]; then systemctl disable --now frr >/dev/null 2>&1 || true; fi

@@ -2,6 +2,7 @@
 import { DEFAULT_CONFIG, loadFullConfig, type Config } from '../config/load.js';
 import type { Network } from '../model/network.js';
 import { RealHost, type Host } from '../exec/host.js';
+import { detectKernel, type KernelReport } from '../exec/kernel.js';
 import { emptyLedger, LedgerStore, type Ledger } from '../exec/ledger.js';
 import { batchOrder, Runner } from '../exec/runner.js';
 import { computeTransaction } from '../exec/transaction.js';
@@ -27,6 +28,7 @@ export interface RunOptions {
 export class Context {
   private runnerInstance: Runner | null = null;
   private configCache: Config | null = null;
+  private kernelCache: KernelReport | null = null;
   constructor(
     readonly globals: GlobalOptions,
     readonly out: (text: string) => void = (t) => process.stdout.write(t),
@@ -49,6 +51,12 @@ export class Context {
   config(): Config {
     this.configCache ??= loadFullConfig(this.globals.config ?? DEFAULT_CONFIG);
     return this.configCache;
+  }
+
+  /** What the running kernel offers (VRF or not), read once; features plan with it. */
+  kernel(): KernelReport {
+    this.kernelCache ??= detectKernel();
+    return this.kernelCache;
   }
 
   /** The networks of the configuration file. */

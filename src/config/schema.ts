@@ -37,7 +37,11 @@ export type KeyType =
   | 'node-list'
   | 'path'
   | 'routing'
-  | 'asn';
+  | 'asn'
+  | 'twin-variant'
+  | 'vrf-addresses'
+  | 'vrf-leaks'
+  | 'local-rule';
 
 /** What each type accepts, in words: the manual and docs/configuration.md show it beside every key. */
 export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
@@ -71,6 +75,10 @@ export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
   path: 'absolute file name',
   routing: 'static or bgp',
   asn: 'BGP AS number, 1-4294967295',
+  'twin-variant': 'auto, vrf or policy',
+  'vrf-addresses': 'IFACE=ADDRESS/LENGTH, separated by spaces',
+  'vrf-leaks': 'VRF=PREFIX, separated by spaces',
+  'local-rule': 'keep or move',
 };
 
 export interface KeySpec {

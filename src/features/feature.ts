@@ -12,6 +12,7 @@ import type { RawNetwork as RawSection } from '../config/raw.js';
 import type { KeySpec } from '../config/schema.js';
 import type { Network } from '../model/network.js';
 import type { Step } from '../plan/step.js';
+import type { RuleUser } from './rule-space.js';
 
 export type { RawSection };
 
@@ -43,6 +44,16 @@ export interface FeatureContext {
   records: ReadonlyMap<string, readonly FeatureRecord[]>;
 }
 
+/**
+ * What the running kernel offers, detected by the CLI (src/exec/kernel.ts) and handed to the pure
+ * planner, so a feature can choose an implementation (twin: VRF or policy routing) without touching
+ * the host itself. Absent: unknown (plan for the most portable variant).
+ */
+export interface KernelFacts {
+  /** CONFIG_NET_VRF: `ip link add … type vrf` works (built in or as a module) */
+  vrf: boolean;
+}
+
 export interface Feature<R extends FeatureRecord = FeatureRecord> {
   /** section kind and stanza option: `[KIND NAME]`, `vmrouter-KIND NAME`; lower case, one word */
   readonly kind: string;
@@ -53,7 +64,12 @@ export interface Feature<R extends FeatureRecord = FeatureRecord> {
   /** every problem at once, as InvalidInput with file:line: [section] key (see model/verify.ts Checker) */
   verify(sections: readonly RawSection[], context: FeatureContext): R[];
   /** pure: the attachments of a record, each with its steps in apply order */
-  attach(record: R): Attachment[];
-  /** hazards `vmrouter check` reports as warnings (the config is still valid) */
+  attach(record: R, kernel?: KernelFacts): Attachment[];
+  /**
+   * The routing tables and policy rules a record takes, so `vmrouter check` can lint the whole rule
+   * and table space at once (features/rule-space.ts): clashing ids, a mark rule after l3mdev.
+   */
+  ruleUsers?(record: R, kernel?: KernelFacts): RuleUser[];
+  /** other hazards `vmrouter check` reports as warnings (the config is still valid) */
   lint?(records: readonly R[], context: FeatureContext): string[];
 }

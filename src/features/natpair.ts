@@ -192,6 +192,7 @@ export const natpairFeature: Feature<NatPairRecord> = {
   kind: 'natpair',
   summary: 'A node of a 1:1 NAT pair (seed 002): customer networks with overlapping addresses and a management network reach each other through unique addresses from a block of 198.18.0.0/15.',
   keys: NATPAIR_KEYS,
+  ruleUsers: (r) => r.customers.map((c) => ({ who: `[natpair ${r.name}] ${c.iface}`, tables: [c.table], rules: [{ pref: r.priority, mark: true }], vrf: false })),
   verify: verifyNatPairs,
   attach: attachNatPair,
   lint: lintNatPairs,

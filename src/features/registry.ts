@@ -5,7 +5,9 @@
  */
 import type { Feature, FeatureRecord } from './feature.js';
 import { natpairFeature } from './natpair.js';
+import { twinFeature } from './twin.js';
 import { vnetFeature } from './vnet.js';
+import { vrfFeature } from './vrf.js';
 
 /**
  * Erases a feature's record type for the list: every record reaching `attach`/`lint` through the
@@ -14,7 +16,7 @@ import { vnetFeature } from './vnet.js';
  */
 const register = <R extends FeatureRecord>(feature: Feature<R>): Feature<FeatureRecord> => feature as unknown as Feature<FeatureRecord>;
 
-export const FEATURES: readonly Feature<FeatureRecord>[] = [register(natpairFeature), register(vnetFeature)];
+export const FEATURES: readonly Feature<FeatureRecord>[] = [register(vrfFeature), register(twinFeature), register(natpairFeature), register(vnetFeature)];
 
 export function featureOf(kind: string): Feature<FeatureRecord> | undefined {
   return FEATURES.find((f) => f.kind === kind);

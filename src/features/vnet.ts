@@ -270,6 +270,7 @@ export const vnetFeature: Feature<VnetRecord> = {
   kind: KIND,
   summary: 'A proxy-ARP virtual network across hosts with central routers: a bridge per host, an extra table towards the routers, host routes or BGP for the VMs, masquerade out of the routers\' uplink.',
   keys: VNET_KEYS,
+  ruleUsers: (v) => [{ who: `[vnet ${v.name}]`, tables: [v.table], rules: [{ pref: v.priority, mark: false }], vrf: false }],
   verify(sections, context) {
     const problems: InputError[] = [];
     const records: VnetRecord[] = [];

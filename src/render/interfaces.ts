@@ -7,7 +7,7 @@
  *            settings) in place, because plain lines cannot know whether another network uses them.
  */
 import type { Network } from '../model/network.js';
-import type { FeatureRecord } from '../features/feature.js';
+import type { FeatureRecord, KernelFacts } from '../features/feature.js';
 import { FEATURES } from '../features/registry.js';
 import { planNetwork } from '../features/routed.js';
 import { doArgv, undoArgv, type Step } from '../plan/step.js';
@@ -30,7 +30,13 @@ const downLines = (steps: Step[]) =>
  * `features`: records of registered features by kind (Config.features). Each attachment becomes a
  * stanza of its interface after the networks' stanzas: `vmrouter-KIND NAME` (compact) or its steps.
  */
-export function renderInterfaces(networks: Network[], style: StanzaStyle, source: string, features: ReadonlyMap<string, readonly FeatureRecord[]> = new Map(), node?: string): Promise<string> {
+export function renderInterfaces(
+  networks: Network[],
+  style: StanzaStyle,
+  source: string,
+  features: ReadonlyMap<string, readonly FeatureRecord[]> = new Map(),
+  { node, kernel }: { node?: string | undefined; kernel?: KernelFacts } = {},
+): Promise<string> {
   const seen = new Set<string>();
   const stanzas = networks.map((n) => {
     const auto = !seen.has(n.uplink);
@@ -50,7 +56,7 @@ export function renderInterfaces(networks: Network[], style: StanzaStyle, source
   const featureStanzas = FEATURES.flatMap((f) =>
     (features.get(f.kind) ?? []).flatMap((record) =>
       // --node: only what that node applies (a feature's hosts and routers share one config file)
-      f.attach(record).filter((a) => node === undefined || a.nodes === undefined || a.nodes.includes(node)).map((a) => {
+      f.attach(record, kernel).filter((a) => node === undefined || a.nodes === undefined || a.nodes.includes(node)).map((a) => {
         const auto = !seen.has(a.iface);
         seen.add(a.iface);
         const steps = style === 'expanded' ? a.steps : [];

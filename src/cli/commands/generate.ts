@@ -27,7 +27,7 @@ export function generateCommand(ctx: () => Context): Command {
         const known = new Set(FEATURES.flatMap((f) => (features.get(f.kind) ?? []).flatMap((r) => f.attach(r).flatMap((a) => a.nodes ?? []))));
         if (!known.has(opts.node)) throw new UsageError(`--node ${opts.node}: no such node in ${c.globals.config}${known.size ? ` (known: ${[...known].sort().join(', ')})` : ''}`);
       }
-      const text = await renderInterfaces(networks, opts.style, c.globals.config, features, opts.node);
+      const text = await renderInterfaces(networks, opts.style, c.globals.config, features, { node: opts.node, kernel: c.kernel() });
       if (opts.out) writeFileAtomic(opts.out, text);
       else c.out(text);
       if (opts.rtTables) writeFileAtomic(opts.rtTables, await renderRtTables(networks, c.globals.config));

@@ -20,6 +20,7 @@ function operationsOn(c: Context, iface: string, node: string | undefined): { up
   const problem = ifnameProblem(iface);
   if (problem) throw new UsageError(`${JSON.stringify(iface)}: ${problem}`);
   const config = c.config();
+  const kernel = c.kernel();
   const up: Operation[] = [];
   const down: Operation[] = [];
   for (const n of config.networks.filter((x) => x.uplink === iface)) {
@@ -28,7 +29,7 @@ function operationsOn(c: Context, iface: string, node: string | undefined): { up
   }
   for (const f of FEATURES) {
     for (const record of config.features.get(f.kind) ?? []) {
-      for (const a of f.attach(record)) {
+      for (const a of f.attach(record, kernel)) {
         if (a.iface !== iface || (node !== undefined && a.nodes !== undefined && !a.nodes.includes(node))) continue;
         up.push(featureUpOp(c.host, f.kind, record, a));
         down.push(featureDownOp(f.kind, record.name, iface));
