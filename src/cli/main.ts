@@ -16,7 +16,9 @@ import { planCommand } from './commands/plan.js';
 import { statusCommand } from './commands/status.js';
 import { tapCommand } from './commands/tap.js';
 import { vnetCommand } from './commands/vnet.js';
+import { vrfCommand } from './commands/vrf.js';
 import { Context, type GlobalOptions } from './context.js';
+import { ExitStatus } from './exit-status.js';
 
 /** The exit codes, for --help and vmrouter(8). */
 export const EXIT_STATUS: readonly (readonly [number, string])[] = [
@@ -70,6 +72,7 @@ export function buildProgram(): Command {
   for (const c of networkCommands(ctx, false)) program.addCommand(c);
   program.addCommand(tapCommand(ctx, false));
   program.addCommand(vnetCommand(ctx, false));
+  program.addCommand(vrfCommand(ctx));
   program.addCommand(planCommand(ctx));
   program.addCommand(ndpCommand(ctx));
   program.addCommand(hookCommand(ctx));
@@ -92,6 +95,8 @@ export async function main(argv: string[]): Promise<number> {
       // help and version exit 0; commander already printed the message for usage errors
       return e.exitCode === 0 ? 0 : 2;
     }
+    // `vrf exec`: the command's own status, already reported by the command if it wanted to
+    if (e instanceof ExitStatus) return e.code;
     const debug = program.opts<GlobalOptions>().debug || process.env.VMROUTER_DEBUG === '1';
     if (e instanceof InvalidInput || e instanceof UsageError) {
       process.stderr.write(e.message.split('\n').map((l) => `vmrouter: ${l}`).join('\n') + '\n');

@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, ifupdown } from './netns.js';
+import { vrfExecSides } from './vrf-exec-lab.js';
 import { echoesSeen, installProbe } from './probe.js';
 import { inNs, run } from './run.js';
 import { snapshot, snapshotDiff } from './snapshot.js';
@@ -193,19 +194,27 @@ export async function runTwinScenario(check: Check, o: TwinOptions): Promise<voi
       check(await ping(mid, '192.168.2.12', ['-I', dev]), `middle node pings 192.168.2.12 out of ${dev}`);
       check((await echoesSeen(hosts[12]!, '192.168.2.1', '192.168.2.12')) - before >= 2, `the ${dev} host .12 (not the other side's) received them`);
     }
+    await vrfExecSides(check, mid, variant, l);
 
     // identical 4-tuples from both sides at once: 192.168.2.10:4000 -> 192.168.3.10:80
     const servers = [server(l.inner[10]!), server(l.outer[10]!)];
     try {
       await Promise.all(servers.map(ready));
       const hold = 2500;
-      const both = Promise.all([client(l.inner[10]!, '192.168.3.10', hold), client(l.outer[10]!, '192.168.3.10', hold)]);
-      await new Promise((r) => setTimeout(r, 1200));
-      const ct = (await inNs(mid, ['conntrack', '-L', '-p', 'tcp', '--orig-port-dst', String(PORT)], { ok: false })).stdout;
+      let done = false;
+      const both = Promise.all([client(l.inner[10]!, '192.168.3.10', hold), client(l.outer[10]!, '192.168.3.10', hold)]).finally(() => (done = true));
+      const established = (text: string) => text.split('\n').filter((x) => /src=192\.168\.2\.10 dst=192\.168\.3\.10 sport=4000 dport=80 /.test(x) && /ESTABLISHED/.test(x));
+      // polled while the clients hold their connections: under TCG on a busy machine a client's node
+      // may take more than a second to start, so one fixed moment can come before the second connect
+      let ct = '';
+      do {
+        await new Promise((r) => setTimeout(r, 300));
+        ct = (await inNs(mid, ['conntrack', '-L', '-p', 'tcp', '--orig-port-dst', String(PORT)], { ok: false })).stdout;
+      } while (established(ct).length < 2 && !done);
       const [fromInner, fromOuter] = await both;
       check(fromInner.code === 0 && /^192\.168\.3\.10 \d+$/.test(fromInner.stdout.trim()), 'TCP inner .10:4000 -> 192.168.3.10:80 completes; the outer server saw 192.168.3.10', fromInner.stdout + fromInner.stderr);
       check(fromOuter.code === 0 && /^192\.168\.3\.10 \d+$/.test(fromOuter.stdout.trim()), 'TCP outer .10:4000 -> 192.168.3.10:80 completes at the same time; the inner server saw 192.168.3.10', fromOuter.stdout + fromOuter.stderr);
-      const entries = ct.split('\n').filter((x) => /src=192\.168\.2\.10 dst=192\.168\.3\.10 sport=4000 dport=80 /.test(x) && /ESTABLISHED/.test(x));
+      const entries = established(ct);
       const zones = entries.map((x) => /zone-orig=(\d+)/.exec(x)?.[1]).sort();
       check(entries.length === 2 && zones[0] === '3100' && zones[1] === '3101', 'conntrack: two established entries with the same tuple, zone-orig 3100 and 3101', ct);
     } finally {

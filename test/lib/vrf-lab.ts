@@ -1,7 +1,8 @@
 /**
  * [vrf NAME] on a real kernel (runs in the kernel lab): two VRFs on one node, a host behind each
  * (10.1.0.10 blue, 10.2.0.10 red), route leaking both ways, the local rule moved after l3mdev,
- * l3mdev_accept for an unbound service of the node, and teardown to the state before.
+ * l3mdev_accept for an unbound service of the node, `vmrouter vrf exec` (vrf-exec-lab.ts), and
+ * teardown to the state before.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { snapshot, snapshotDiff } from './snapshot.js';
 import { configureNode, ping } from './topology.js';
 import { ROOT } from './vmrouter.js';
 import type { Check } from './twin-lab.js';
+import { runVrfExecChecks } from './vrf-exec-lab.js';
 
 const CONF = `
 [vrf blue]
@@ -81,6 +83,7 @@ export async function runVrfScenario(check: Check, prefix: string): Promise<void
     } finally {
       srv.kill();
     }
+    await runVrfExecChecks(check, mid, hosts.blue!);
     for (const dev of ['eb', 'er']) {
       const r = await ifupdown(mid, 'ifdown', dev, [], false);
       check(r.code === 0, `vrf: ifdown ${dev}`, r.stderr);

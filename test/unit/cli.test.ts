@@ -38,6 +38,10 @@ const errors: [string, string[], RegExp][] = [
   ['missing config file', ['--config', '/nonexistent/vmrouter.conf', 'check'], /^vmrouter: \/nonexistent\/vmrouter\.conf: \(file\): cannot read: no such file$/],
   ['config is a directory', ['--config', '/', 'check'], /^vmrouter: \/: \(file\): cannot read: /],
   ['tap up outside Ganeti', ['tap', 'up'], /^vmrouter: no --tap given and INTERFACE is not set/],
+  ['vrf exec of an unknown VRF', ['--config', 'examples/vmrouter.conf', 'vrf', 'exec', 'nope', '--', 'true'], /^vmrouter: examples\/vmrouter\.conf: no \[vrf nope\] section$/],
+  ['vrf exec without a command', ['--config', 'examples/vmrouter.conf', 'vrf', 'exec', 'nope'], /^vmrouter: missing required argument 'command' \(run vmrouter vrf exec --help for usage\)$/],
+  ['vrf drop-in without --unit', ['vrf', 'drop-in', 'blue', '--', 'true'], /^vmrouter: required option '--unit <unit>' not specified/],
+  ['vrf without a command', ['vrf'], /^vmrouter: vrf: missing command: exec or drop-in/],
   ['unreadable bindings', ['--config', '/dev/null', 'tap', 'sync', '--network', 'public', '--from', '/nonexistent'], /^vmrouter: /],
 ];
 
