@@ -86,6 +86,8 @@ function verifyOne(raw: RawSection): { record: VnetRecord | null; c: Checker } {
       c.fail(key, r.error);
       return null;
     }
+    // a host's IPv6 nexthop group holds every router, within its block of 100 ids
+    if (key === 'routers' && r.nodes.length > 99) c.fail(key, `lists ${r.nodes.length} routers; at most 99`);
     return r.nodes;
   };
   const hosts = nodes('hosts');
@@ -120,6 +122,13 @@ function verifyOne(raw: RawSection): { record: VnetRecord | null; c: Checker } {
     },
   };
 }
+
+/**
+ * Id of a host's IPv6 nexthop group for the network with this table; its members follow it. Nexthop
+ * ids are node-wide: vmrouter takes 2000000000 and up (100 per table, FRR's zebra allocates far below,
+ * under 2^28), the same on every host.
+ */
+export const nexthopGroupId = (table: number): number => 2_000_000_000 + (table % 20_000_000) * 100;
 
 const V6_KEYS = ['gateway6', 'bridge_address6', 'underlay6', 'masquerade6'];
 
@@ -166,6 +175,7 @@ function crossCheck(records: VnetRecord[], raws: RawSection[], context: FeatureC
     for (const e of records.slice(0, i)) {
       const other = `[vnet ${e.name}]`;
       if (e.table === v.table) problems.push(new InputError(at(v, 'table'), `table ${v.table} is already used by ${other}`));
+      else if (e.v6 && v.v6 && nexthopGroupId(e.table) === nexthopGroupId(v.table)) problems.push(new InputError(at(v, 'table'), `table ${v.table} and table ${e.table} of ${other} give the same IPv6 nexthop ids (table modulo 20000000); pick another`));
       if (e.bridge === v.bridge) problems.push(new InputError(at(v, 'bridge'), `bridge ${v.bridge} is already used by ${other}`));
       if (overlaps(e.subnet, v.subnet)) problems.push(new InputError(at(v, 'subnet'), `${v.subnet.cidr} overlaps ${e.subnet.cidr} of ${other}`));
       if (e.v6 && v.v6 && overlaps(e.v6.subnet, v.v6.subnet)) problems.push(new InputError(at(v, 'subnet6'), `${v.v6.subnet.cidr} overlaps ${e.v6.subnet.cidr} of ${other}`));
@@ -229,7 +239,6 @@ function hostSteps6(v: VnetRecord, v6: Vnet6): Step[] {
   const u = v.underlay;
   const a = `${v6.bridgeAddress}/${v6.subnet.length}`;
   const routers6 = v.routers.map((r) => v6.underlay.get(r.name)!);
-  const via = routers6.length === 1 ? ['via', routers6[0]!, 'dev', u] : routers6.flatMap((r) => ['nexthop', 'via', r, 'dev', u]);
   const steps: Step[] = [
     // the same address on every host: duplicate address detection would only ever race with itself
     ip(6, ['addr', 'add', a, 'dev', br, 'nodad'], ['addr', 'del', a, 'dev', br], 'the bridge\'s IPv6 address, the same on every host; its connected route reaches local VMs'),
@@ -242,9 +251,19 @@ function hostSteps6(v: VnetRecord, v6: Vnet6): Step[] {
     sysctl(`net/ipv6/neigh/${br}/proxy_delay`, '0', '80', 'answer for remote VMs at once'),
     ip(6, ['neigh', 'add', 'proxy', v6.gateway, 'dev', br, 'router'], ['neigh', 'del', 'proxy', v6.gateway, 'dev', br], 'the gateway answers at the bridge\'s MAC, as a router (RFC 4861 4.4 R flag)'),
   ];
+  let via = ['via', routers6[0]!, 'dev', u];
   if (v.routers.length > 1) {
     steps.push(sysctl(`net/ipv6/neigh/${u}/base_reachable_time_ms`, '4000', '30000', 'notice a dead router within seconds, not a minute', true));
     steps.push(sysctl(`net/ipv6/neigh/${u}/delay_first_probe_time`, '1', '5', 'probe a silent router at once', true));
+    // A forwarding node's IPv6 multipath route ignores neighbour state (fib_multipath_use_neigh is
+    // IPv4's; ip6_pol_route checks reachability only without forwarding), so a dead router would
+    // keep its share of the flows. A nexthop group skips members whose neighbour entry is not valid
+    // (nexthop_is_good_nh), whatever the family: the ECMP default uses one.
+    const group = nexthopGroupId(v.table);
+    const members = routers6.map((r, i) => ({ id: String(group + 1 + i), r }));
+    for (const m of members) steps.push(ip(0, ['nexthop', 'add', 'id', m.id, 'via', m.r, 'dev', u, 'proto', RT_PROTO], ['nexthop', 'del', 'id', m.id], `a next hop of the IPv6 default: router ${m.r}`));
+    steps.push(ip(0, ['nexthop', 'add', 'id', String(group), 'group', members.map((m) => m.id).join('/'), 'proto', RT_PROTO], ['nexthop', 'del', 'id', String(group)], 'the routers as one ECMP group that skips a dead member'));
+    via = ['nhid', String(group)];
   }
   steps.push(ip(6, ['route', 'add', 'default', 'table', T, 'proto', RT_PROTO, ...via], ['route', 'del', 'default', 'table', T, 'proto', RT_PROTO], `from the bridge, IPv6 not local goes to the router${v.routers.length > 1 ? 's (ECMP)' : ''}`));
   steps.push(ip(6, ['rule', 'add', 'pref', String(v.priority), 'iif', br, 'lookup', T, 'proto', RT_PROTO], ['rule', 'del', 'pref', String(v.priority), 'iif', br, 'lookup', T, 'proto', RT_PROTO], 'IPv6 from the bridge uses the table'));

@@ -192,7 +192,7 @@ t.test('inbound = yes lets the internet in, as configured', async (t) => {
 
 t.test('a VM that moves from h1 to h2 stays reachable; only its route changes', async (t) => {
   const r1 = l.ns.r1!;
-  const routes = async () => (await inNs(r1, ['ip', 'route', 'show', 'proto', '86'])).stdout + (await inNs(r1, ['ip', '-6', 'route', 'show', 'proto', '86'])).stdout;
+  const routes = async () => (await inNs(r1, ['ip', 'route', 'show', 'proto', '86'])).stdout + '\n' + (await inNs(r1, ['ip', '-6', 'route', 'show', 'proto', '86'])).stdout;
   const routesBefore = await routes();
   const proxiesBefore = { h1: await proxies('h1'), h2: await proxies('h2') };
   t.ok(await ping(l.vms.vm1!, IP.vm2), 'vm1 → vm2 before: vm1 has vm2\'s own MAC cached');
