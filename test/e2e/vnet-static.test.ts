@@ -168,11 +168,11 @@ t.test('IPv6 reachability: proxy NDP, routed without NAT', async (t) => {
   t.ok((await echoesSeen(v.vm1!, BRIDGE_ADDRESS6, IP6.vm1)) >= 2, 'the VM saw the host\'s IPv6 bridge address');
 });
 
-t.test('inbound = yes lets the internet in, as configured', async (t) => {
+t.test('inbound = yes lets the internet in, as configured; masquerade6 = yes translates IPv6', async (t) => {
   const r1 = l.ns.r1!;
   const conf = `/etc/netns/${r1}/vmrouter/vmrouter.conf`;
-  const reconfigure = async (inbound: 'yes' | 'no') => {
-    writeFileSync(conf, l.conf.replace('[vnet net1]', `[vnet net1]\ninbound = ${inbound}`));
+  const reconfigure = async (inbound: 'yes' | 'no', masquerade6 = 'no') => {
+    writeFileSync(conf, l.conf.replace('[vnet net1]', `[vnet net1]\ninbound = ${inbound}\nmasquerade6 = ${masquerade6}`));
     await vnIfupdown(r1, 'ifdown', 'eth1');
     await vnIfupdown(r1, 'ifup', 'eth1');
     await sync(l, 'r1');
@@ -184,7 +184,12 @@ t.test('inbound = yes lets the internet in, as configured', async (t) => {
   await reaches(t, 'internet → VM, the VM sees the internet host', l.inet, IP.vm3, l.vms.vm3!, INET);
   await reaches(t, 'internet → VM over IPv6', l.inet, IP6.vm3, l.vms.vm3!, INET6);
   await reaches(t, 'VM → internet still masqueraded', l.vms.vm1!, INET, l.inet, '198.51.100.1');
+  await reconfigure('no', 'yes');
+  t.match((await inNs(r1, ['nft', 'list', 'table', 'ip6', 'vmrouter'])).stdout, /2001:db8:a::\/64 \. "eth0"/, 'NAT66 element limited to the uplink');
+  await reaches(t, 'masquerade6: VM → internet over IPv6 seen as the router\'s uplink address', l.vms.vm1!, INET6, l.inet, '2001:db8:ffff::1');
+  await reaches(t, 'masquerade6: VM → VM across hosts keeps its source', l.vms.vm1!, IP6.vm3, l.vms.vm3!, IP6.vm1);
   await reconfigure('no');
+  t.notMatch((await inNs(r1, ['nft', 'list', 'ruleset'])).stdout, /table ip6 vmrouter \{/, 'NAT66 gone with masquerade6 = no');
   t.notOk(await ping(l.inet, IP.vm3), 'closed again');
   t.notOk(await ping(l.inet, IP6.vm3), 'IPv6 closed again');
   t.equal(snapshotDiff(before, await snapshot(r1)), '', 'ifdown, ifup and sync put the router back exactly as it was');
