@@ -148,7 +148,8 @@ t.test('examples/vnet is valid', async (t) => {
   const rs = records(readFileSync(new URL('vmrouter.conf', dir), 'utf8').split('\n'));
   t.equal(rs.length, 1);
   t.equal(parsePlacements(readFileSync(new URL('net1.placements', dir), 'utf8'), 'net1.placements', rs[0]!).length, 4);
-  for (const node of ['h1', 'r1']) t.match((await renderFrr(rs, node, 'vmrouter.conf'))['frr.conf'], /router bgp 64512/);
+  for (const node of ['h1', 'r1']) t.match((await renderFrr(rs, node, 'vmrouter.conf'))['frr.conf'], /router bgp 64512[\s\S]*address-family ipv6 unicast/);
+  t.equal(rs[0]!.v6?.subnet.cidr, '2001:db8:a::/64', 'dual stack');
 });
 
 t.test('editPlacements: one VM\'s line replaced, added or removed; the rest kept', async (t) => {

@@ -84,7 +84,7 @@ export function vnetCommand(ctx: () => Context, planning: boolean): Command {
     .requiredOption('--network <name>', 'the virtual network')
     .argument('<vm>', 'the VM')
     .argument('<host>', 'the host it runs on now')
-    .argument('<address...>', 'its IPv4 addresses')
+    .argument('<address...>', 'its addresses (IPv4, and IPv6 with subnet6)')
     .action(async (vm: string, host: string, addresses: string[], opts: { network: string }) => {
       const [v] = records(ctx(), [opts.network]);
       await editPlacementsFile(v!, vm, host, addresses);
