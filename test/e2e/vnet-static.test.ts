@@ -30,6 +30,7 @@ import {
   UNDERLAY,
   vnIfupdown,
   writePlacements,
+  until,
   type VnetLab,
   type VnetLabSpec,
 } from '../lib/vnet-lab.js';
@@ -195,6 +196,18 @@ t.test('inbound = yes lets the internet in, as configured; masquerade6 = yes tra
   t.equal(snapshotDiff(before, await snapshot(r1)), '', 'ifdown, ifup and sync put the router back exactly as it was');
 });
 
+/** The guest takes its IPv6 address down and up again, with DAD, as at boot; its addresses after DAD. */
+async function restartGuestIpv6(vm: keyof typeof IP6): Promise<string> {
+  const ns = l.vms[vm]!;
+  await inNs(ns, ['ip', '-6', 'addr', 'del', `${IP6[vm]}/64`, 'dev', 'eth0']);
+  await inNs(ns, ['ip', '-6', 'addr', 'add', `${IP6[vm]}/64`, 'dev', 'eth0']);
+  await inNs(ns, ['ip', '-6', 'route', 'replace', 'default', 'via', GW6, 'dev', 'eth0']);
+  const show = async () => (await inNs(ns, ['ip', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'])).stdout;
+  // DAD: up to 1 s random delay, then one probe and 1 s (dad_transmits, retrans_time_ms)
+  await until(async () => !/tentative/.test(await show()) || /dadfailed/.test(await show()), 5000);
+  return show();
+}
+
 t.test('a VM that moves from h1 to h2 stays reachable; only its route changes', async (t) => {
   const r1 = l.ns.r1!;
   const routes = async () => (await inNs(r1, ['ip', 'route', 'show', 'proto', '86'])).stdout + '\n' + (await inNs(r1, ['ip', '-6', 'route', 'show', 'proto', '86'])).stdout;
@@ -204,6 +217,10 @@ t.test('a VM that moves from h1 to h2 stays reachable; only its route changes', 
   t.ok(await ping(l.vms.vm1!, IP6.vm2), 'and over IPv6');
   t.notMatch((await inNs(l.vms.vm1!, ['ip', '-6', 'neigh', 'show', IP6.vm2])).stdout, new RegExp(BRIDGE_MAC), 'vm1 has vm2\'s own MAC for its IPv6 address');
   await moveNic(l, 'vm2', 'h1', 'h2');
+  // Before h2's sync its proxy entry for vm2 defends the address: a guest whose network starts now
+  // fails duplicate address detection (RFC 4862 5.4; the kernel answers DAD for proxied targets).
+  // Hypervisor hooks must place and sync the new host before the guest boots.
+  t.match(await restartGuestIpv6('vm2'), /dadfailed/, 'before the new host\'s sync, vm2\'s IPv6 address fails DAD');
   // the hypervisor's hook on h2 records where vm2 runs now
   ensureEtcMountPoint();
   await vmrouter(['vnet', 'place', '--network', 'net1', 'vm2', 'h2', IP.vm2, IP6.vm2], { ns: l.ns.h2! });
@@ -212,6 +229,7 @@ t.test('a VM that moves from h1 to h2 stays reachable; only its route changes', 
   const moved = await vmrouter(['-v', 'vnet', 'sync', '--node', 'r1'], { ns: r1 });
   t.match(moved.stderr, /2 created, 2 removed/, 'router: vm2\'s two routes replaced, other VMs untouched');
   for (const n of ['h1', 'h2']) await sync(l, n);
+  t.notMatch(await restartGuestIpv6('vm2'), /dadfailed|tentative/, 'after it, vm2\'s address passes DAD on its new host');
   const routesAfter = await routes();
   t.match(routesAfter, /10\.10\.10\.11 via 192\.168\.56\.104 dev eth1/, 'the router\'s table shows the new next hop (h2)');
   t.match(routesAfter, /^2001:db8:a::11 via fd00:56::104 dev eth1/m, 'and the /128 too');
