@@ -1,8 +1,8 @@
 /**
  * `vmrouter vnet sync`: makes this node's per-VM objects of virtual networks match the placements
  * files. Each VM is its own ledger owner, a dependant of the network's attachment
- * (`vnet:NAME@IFACE/VM`), so a VM that moves changes only its own routes, and `ifdown` of the
- * attachment removes them all (featureDownOp).
+ * (`vnet:NAME@IFACE/VM`), so a VM that moves changes only its own routes and proxy NDP entries, and
+ * `ifdown` of the attachment removes them all (featureDownOp).
  */
 import { UsageError } from '../config/errors.js';
 import { attachmentOf, KIND, planDeparture, planPlacement } from '../features/vnet.js';
@@ -55,11 +55,14 @@ export function vnetSyncOp(records: readonly VnetRecord[], node: string, placeme
         // VMs that left: their objects go; on a host, its bridge tells the VMs still there
         const departed: string[] = [];
         for (const [o, entry] of Object.entries(ledger.owners)) {
-          if (!o.startsWith(`${owner}/`) || o === `${owner}/${DEPARTED}` || wanted.has(o)) continue;
-          decisions.push({ owner: o, desired: null });
-          if (role === 'host' && entry.kind === 'feature') {
+          if (!o.startsWith(`${owner}/`) || o === `${owner}/${DEPARTED}`) continue;
+          if (!wanted.has(o)) decisions.push({ owner: o, desired: null });
+          // with IPv6 a host also holds objects of VMs on other hosts (proxy NDP entries): what
+          // departed is a VM recorded as running here that no longer does, whether it still has an owner
+          if (role === 'host' && entry.kind === 'feature' && (entry.record as VmRecord).host === node) {
             const r = entry.record as VmRecord;
             const now = placements.find((p) => p.vm === r.vm);
+            if (now?.host === node) continue;
             // addresses still on this host under another VM name keep answering by themselves
             const here = new Set(placements.filter((p) => p.host === node).flatMap((p) => p.ips));
             departed.push(...r.ips.filter((a) => !here.has(a) && (now === undefined || now.host !== node)));

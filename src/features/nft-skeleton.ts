@@ -9,6 +9,7 @@ import { nft, type NftStep } from '../plan/step.js';
 export const INET_TABLE = 'inet vmrouter';
 export const ARP_TABLE = 'arp vmrouter';
 export const NAT_TABLE = 'ip vmrouter';
+export const NAT6_TABLE = 'ip6 vmrouter';
 
 /**
  * prerouting guard for traffic from TAPs: mark it (the mark selects the network's table through one
@@ -94,6 +95,23 @@ export function natTable(): NftStep {
     ],
     [`delete table ${t}`],
     'vmrouter nat table: masquerade for nat_out',
+    { shared: true, provides: t },
+  );
+}
+
+/** NAT66 (vnet masquerade6): the IPv6 twin of natTable, only on routers that ask for it. */
+export function nat6Table(): NftStep {
+  const t = NAT6_TABLE;
+  return nft(
+    [
+      `add table ${t}`,
+      `add set ${t} masq { type ipv6_addr . ifname; flags interval; comment "subnet . interface to masquerade"; }`,
+      `add chain ${t} nat_out { type nat hook postrouting priority srcnat; policy accept; }`,
+      `flush chain ${t} nat_out`,
+      `add rule ${t} nat_out ip6 saddr . oifname @masq masquerade`,
+    ],
+    [`delete table ${t}`],
+    'vmrouter nat table: IPv6 masquerade (NAT66)',
     { shared: true, provides: t },
   );
 }

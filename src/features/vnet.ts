@@ -15,28 +15,40 @@
  * networks out of the uplink only, so VM-to-VM traffic across hosts keeps its source (the seed's rule
  * lacked `-o UPLINK`).
  *
- * Per VM there are only routes (hashed in the FIB), never a rule: see DESIGN.md "Data path".
+ * IPv6 (optional, `subnet6`): the same shape with one difference, proxy NDP is per address, so each
+ * host holds a proxy entry per remote VM address next to the VMs' routes (vnet6.ts).
+ *
+ * Per VM there are only routes (hashed in the FIB) and, for IPv6, proxy entries (hashed too), never
+ * a rule: see DESIGN.md "Data path".
  */
 import type { RawSection } from './feature.js';
 import type { Attachment, Feature, FeatureContext } from './feature.js';
 import { contains, overlaps } from '../model/addr.js';
 import { parseBool, parseMac, parseUint } from '../model/names.js';
 import { Checker } from '../model/verify.js';
-import { defaultPlacements, parseNodes, roleOf, type Placement, type VnetNode, type VnetRecord, type VnetRouting } from '../model/vnet.js';
+import { defaultPlacements, familyOf, parseNodes, roleOf, type Placement, type VnetNode, type VnetRecord, type VnetRouting } from '../model/vnet.js';
 import { InputError, InvalidInput, formatOrigin } from '../config/errors.js';
 import type { KeySpec } from '../config/schema.js';
-import { announce, ip, nft, RT_PROTO, sysctl, type Step } from '../plan/step.js';
+import { announce, ip, RT_PROTO, sysctl, type Step } from '../plan/step.js';
 import { element, NAT_TABLE, natTable, quoteIfname } from './nft-skeleton.js';
+import { hostSteps6, nexthopGroupId, routerSteps6, verify6, VNET_FILTER_TABLE, vnetFilterTable } from './vnet6.js';
+
+export { VNET_FILTER_TABLE, VNET_FILTER_TABLE6, vnetFilterTable } from './vnet6.js';
 
 export const KIND = 'vnet';
 const RESERVED_TABLES = new Set([0, 253, 254, 255]);
 
 export const VNET_KEYS: readonly KeySpec[] = [
-  { key: 'subnet', type: 'prefix4', help: 'IPv4 subnet of the VMs, the same on every host (IPv4 only: Linux has no proxy NDP for whole prefixes)' },
+  { key: 'subnet', type: 'prefix4', help: 'IPv4 subnet of the VMs, the same on every host' },
   { key: 'gateway', type: 'addr4', help: 'default gateway of the VMs; the routers hold it on their loopback as /32' },
   { key: 'bridge', type: 'ifname', help: 'the bridge on every host that the VMs of this network plug into (created by the generated stanza)' },
   { key: 'bridge_address', type: 'addr4', help: 'the address of the bridge, the same on every host: a host reaches its own VMs through it' },
   { key: 'bridge_mac', type: 'mac', default: '02:76:6e and the table id', help: 'MAC of the bridge, the same on every host, so a VM that moves keeps a valid ARP cache; set, it also stops Linux from taking a port\'s MAC' },
+  { key: 'subnet6', type: 'prefix6', help: 'IPv6 subnet of the VMs (optional): hosts answer NDP by proxy, one entry per remote VM address, and routers route it (no NAT unless masquerade6)' },
+  { key: 'gateway6', type: 'addr6', help: 'with subnet6: the VMs\' IPv6 default gateway; the routers hold it on their loopback as /128' },
+  { key: 'bridge_address6', type: 'addr6', help: 'with subnet6: the IPv6 address of the bridge, the same on every host: a host reaches its own VMs through it' },
+  { key: 'underlay6', type: 'node-list', help: 'with subnet6: the IPv6 underlay address of every host and router (h1:fd00:56::103 r1:fd00:56::101): next hops of IPv6 routes, and BGP peers for them' },
+  { key: 'masquerade6', type: 'bool', default: 'no', help: 'with subnet6: MASQUERADE IPv6 of the subnet leaving through uplink (NAT66; usually the subnet is routed instead)' },
   { key: 'table', type: 'table', help: 'routing table for packets entering from the bridge (default via the routers, a /32 per local VM)' },
   { key: 'priority', type: 'priority', default: '10000', help: 'preference of the `ip rule iif BRIDGE lookup TABLE` on the hosts' },
   { key: 'underlay', type: 'ifname', help: 'interface through which hosts and routers reach each other (same name on every node)' },
@@ -44,8 +56,8 @@ export const VNET_KEYS: readonly KeySpec[] = [
   { key: 'routers', type: 'node-list', help: 'the routers and their underlay addresses; with several, hosts spread traffic over them (ECMP) and skip a dead one' },
   { key: 'uplink', type: 'ifname', help: 'the routers\' interface towards the internet: masquerade and the inbound filter apply there only' },
   { key: 'masquerade', type: 'bool', default: 'yes', help: 'MASQUERADE traffic of the subnet leaving through uplink (never VM-to-VM traffic)' },
-  { key: 'inbound', type: 'bool', default: 'no', help: 'allow new connections from uplink to the VMs (no: only replies get in)' },
-  { key: 'routing', type: 'routing', default: 'static', help: 'static: routers get one host route per VM from the placements file; bgp: hosts announce their VMs\' /32 routes to the routers (FRR, `vmrouter vnet frr`)' },
+  { key: 'inbound', type: 'bool', default: 'no', help: 'allow new connections from uplink to the VMs, IPv4 and IPv6 (no: only replies get in)' },
+  { key: 'routing', type: 'routing', default: 'static', help: 'static: routers get one host route per VM from the placements file; bgp: hosts announce their VMs\' /32 and /128 routes to the routers (FRR, `vmrouter vnet frr`)' },
   { key: 'asn', type: 'asn', default: '64512', help: 'with routing = bgp: the AS of hosts and routers (one iBGP AS)' },
   { key: 'bgp_hold', type: 'seconds', default: '9', help: 'with routing = bgp: BGP hold time (RFC 4271 4.2; keepalives every third of it): how long a dead peer keeps its routes' },
   { key: 'placements', type: 'path', default: '/etc/vmrouter/vnet/NAME.placements', help: 'which VM runs where: "VM HOST ADDRESS..." per line, maintained by the operator or the hypervisor\'s hooks; `vmrouter vnet sync` applies it' },
@@ -81,6 +93,8 @@ function verifyOne(raw: RawSection): { record: VnetRecord | null; c: Checker } {
       c.fail(key, r.error);
       return null;
     }
+    // a host's IPv6 nexthop group holds every router, within its block of 100 ids
+    if (key === 'routers' && r.nodes.length > 99) c.fail(key, `lists ${r.nodes.length} routers; at most 99`);
     return r.nodes;
   };
   const hosts = nodes('hosts');
@@ -103,13 +117,15 @@ function verifyOne(raw: RawSection): { record: VnetRecord | null; c: Checker } {
   const placements = c.value('placements')?.value ?? defaultPlacements(name);
   if (!placements.startsWith('/')) c.fail('placements', `${JSON.stringify(placements)} is not an absolute file name`);
 
+  const v6 = verify6(c, hosts, routers);
+
   const ok = c.problems.length === 0 && subnet && gateway && bridge && bridgeAddress && table && bridgeMac && underlay && uplink && hosts && routers && routing && asn && hold && priority;
   if (!ok) return { record: null, c };
   return {
     c,
     record: {
       name, subnet, gateway, bridge, bridgeAddress, bridgeMac, table, priority, underlay, hosts, routers, uplink,
-      masquerade, inbound, routing, asn, bgpKeepalive: Math.max(1, Math.floor(hold / 3)), bgpHold: hold, placements,
+      masquerade, inbound, routing, asn, bgpKeepalive: Math.max(1, Math.floor(hold / 3)), bgpHold: hold, placements, v6,
     },
   };
 }
@@ -123,12 +139,19 @@ function crossCheck(records: VnetRecord[], raws: RawSection[], context: FeatureC
     for (const n of context.networks) {
       if (n.table === v.table) problems.push(new InputError(at(v, 'table'), `table ${v.table} is already used by [network ${n.name}] (${where(n)})`));
       if (n.v4 && overlaps(n.v4.subnet, v.subnet)) problems.push(new InputError(at(v, 'subnet'), `${v.subnet.cidr} overlaps ${n.v4.subnet.cidr} of [network ${n.name}] (${where(n)})`));
+      if (n.v6 && v.v6 && overlaps(n.v6.subnet, v.v6.subnet)) problems.push(new InputError(at(v, 'subnet6'), `${v.v6.subnet.cidr} overlaps ${n.v6.subnet.cidr} of [network ${n.name}] (${where(n)})`));
     }
     for (const e of records.slice(0, i)) {
       const other = `[vnet ${e.name}]`;
       if (e.table === v.table) problems.push(new InputError(at(v, 'table'), `table ${v.table} is already used by ${other}`));
+      else if (e.v6 && v.v6 && nexthopGroupId(e.table) === nexthopGroupId(v.table)) problems.push(new InputError(at(v, 'table'), `table ${v.table} and table ${e.table} of ${other} give the same IPv6 nexthop ids (table modulo 20000000); pick another`));
       if (e.bridge === v.bridge) problems.push(new InputError(at(v, 'bridge'), `bridge ${v.bridge} is already used by ${other}`));
       if (overlaps(e.subnet, v.subnet)) problems.push(new InputError(at(v, 'subnet'), `${v.subnet.cidr} overlaps ${e.subnet.cidr} of ${other}`));
+      if (e.v6 && v.v6 && overlaps(e.v6.subnet, v.v6.subnet)) problems.push(new InputError(at(v, 'subnet6'), `${v.v6.subnet.cidr} overlaps ${e.v6.subnet.cidr} of ${other}`));
+      for (const [n, a] of v.v6?.underlay ?? []) {
+        const same = e.v6?.underlay.get(n);
+        if (same && same !== a) problems.push(new InputError(at(v, 'underlay6'), `${n} has IPv6 address ${same} in ${other}, not ${a}`));
+      }
       for (const key of ['hosts', 'routers'] as const) {
         for (const n of v[key]) {
           const same = [...e.hosts, ...e.routers].find((x) => x.name === n.name);
@@ -169,29 +192,8 @@ function hostSteps(v: VnetRecord): Step[] {
   const via = v.routers.length === 1 ? ['via', v.routers[0]!.address, 'dev', u] : v.routers.flatMap((r) => ['nexthop', 'via', r.address, 'dev', u]);
   steps.push(ip(4, ['route', 'add', 'default', 'table', T, 'proto', RT_PROTO, ...via], ['route', 'del', 'default', 'table', T, 'proto', RT_PROTO], `from the bridge, everything not local goes to the router${v.routers.length > 1 ? 's (ECMP)' : ''}`));
   steps.push(ip(4, ['rule', 'add', 'pref', String(v.priority), 'iif', br, 'lookup', T, 'proto', RT_PROTO], ['rule', 'del', 'pref', String(v.priority), 'iif', br, 'lookup', T, 'proto', RT_PROTO], 'packets and proxy-ARP lookups from the bridge use the table'));
+  if (v.v6) steps.push(...hostSteps6(v, v.v6));
   return steps;
-}
-
-export const VNET_FILTER_TABLE = 'ip vmrouter_vnet';
-
-/**
- * Inbound filter on the routers: new connections from the uplink to a closed virtual network are
- * dropped; replies (conntrack) pass. One rule, one set (subnet . uplink) for all virtual networks.
- */
-export function vnetFilterTable(): Step {
-  const t = VNET_FILTER_TABLE;
-  return nft(
-    [
-      `add table ${t}`,
-      `add set ${t} closed { type ipv4_addr . ifname; flags interval; comment "virtual network . uplink: no new connections in"; }`,
-      `add chain ${t} inbound { type filter hook forward priority filter; policy accept; }`,
-      `flush chain ${t} inbound`,
-      `add rule ${t} inbound ct state new ip daddr . iifname @closed counter drop comment "vmrouter: new connection from the uplink to a virtual network"`,
-    ],
-    [`delete table ${t}`],
-    'vmrouter vnet table: inbound filter of virtual networks',
-    { shared: true, provides: t },
-  );
 }
 
 /** Router attachment: on the underlay. */
@@ -210,6 +212,7 @@ function routerSteps(v: VnetRecord): Step[] {
   // its source address.
   if (v.masquerade) steps.push(element(NAT_TABLE, 'masq', `${v.subnet.cidr} . ${quoteIfname(v.uplink)}`, null, `masquerade ${v.subnet.cidr} out of ${v.uplink} only`));
   if (!v.inbound) steps.push(element(VNET_FILTER_TABLE, 'closed', `${v.subnet.cidr} . ${quoteIfname(v.uplink)}`, null, `no new connections from ${v.uplink} to ${v.subnet.cidr}`));
+  if (v.v6) steps.push(...routerSteps6(v, v.v6));
   return steps;
 }
 
@@ -217,14 +220,14 @@ export function attachVnet(v: VnetRecord): Attachment[] {
   return [
     {
       iface: v.bridge,
-      summary: `host side of ${v.subnet.cidr}, table ${v.table}, routers ${v.routers.map((r) => r.address).join(' ')}`,
+      summary: `host side of ${v.subnet.cidr}${v.v6 ? ` and ${v.v6.subnet.cidr}` : ''}, table ${v.table}, routers ${v.routers.map((r) => r.address).join(' ')}`,
       steps: hostSteps(v),
       nodes: v.hosts.map((h) => h.name),
       create: { up: ['ip', 'link', 'add', 'name', v.bridge, 'address', v.bridgeMac, 'type', 'bridge'], down: ['ip', 'link', 'del', 'dev', v.bridge] },
     },
     {
       iface: v.underlay,
-      summary: `router side of ${v.subnet.cidr}: gateway ${v.gateway}, ${v.masquerade ? `masquerade out of ${v.uplink}` : 'no masquerade'}, inbound ${v.inbound ? 'allowed' : 'refused'}`,
+      summary: `router side of ${v.subnet.cidr}: gateway ${v.gateway}, ${v.masquerade ? `masquerade out of ${v.uplink}` : 'no masquerade'}${v.v6 ? `; ${v.v6.subnet.cidr}: gateway ${v.v6.gateway}, ${v.v6.masquerade ? 'masquerade' : 'routed'}` : ''}, inbound ${v.inbound ? 'allowed' : 'refused'}`,
       steps: routerSteps(v),
       nodes: v.routers.map((r) => r.name),
     },
@@ -239,36 +242,49 @@ export function attachmentOf(v: VnetRecord, node: string): Attachment | null {
 }
 
 /**
- * What one VM needs on `node`, by its placement: on its host, a /32 to the bridge in the table (and,
- * with bgp, in main, where FRR's `redistribute kernel` picks it up); on a static router, a host route
- * to the host that runs it. Nothing elsewhere: other hosts answer for it by proxy ARP.
+ * What one VM needs on `node`, by its placement: on its host, a /32 (/128) to the bridge in the table
+ * (and, with bgp, in main, where FRR's `redistribute kernel` picks it up); on a static router, a host
+ * route to the host that runs it. On the other hosts, one proxy NDP entry per IPv6 address (proxy ARP
+ * needs none: it answers for whatever the table routes elsewhere).
  */
 export function planPlacement(v: VnetRecord, node: string, p: Placement): Step[] {
   const role = roleOf(v, node);
   const steps: Step[] = [];
-  const route = (selector: string[], why: string) => {
+  const route = (family: 4 | 6, selector: string[], why: string) => {
     const args = ['route', 'add', ...selector, 'proto', RT_PROTO];
-    steps.push(ip(4, args, ['route', 'del', ...selector, 'proto', RT_PROTO], why, { exclusive: true }));
+    steps.push(ip(family, args, ['route', 'del', ...selector, 'proto', RT_PROTO], why, { exclusive: true }));
   };
+  const host = (a: string) => `${a}/${familyOf(a) === 4 ? 32 : 128}`;
   if (role === 'host' && p.host === node) {
-    for (const a of p.ips) route([`${a}/32`, 'dev', v.bridge, 'table', String(v.table)], `${p.vm} runs here: no proxy ARP for ${a}, local traffic stays on the bridge`);
-    if (v.routing === 'bgp') for (const a of p.ips) route([`${a}/32`, 'dev', v.bridge], `${p.vm} runs here: announced to the routers over BGP`);
+    for (const a of p.ips) route(familyOf(a), [host(a), 'dev', v.bridge, 'table', String(v.table)], `${p.vm} runs here: no proxy ${familyOf(a) === 4 ? 'ARP' : 'NDP'} for ${a}, local traffic stays on the bridge`);
+    if (v.routing === 'bgp') for (const a of p.ips) route(familyOf(a), [host(a), 'dev', v.bridge], `${p.vm} runs here: announced to the routers over BGP`);
+  }
+  if (role === 'host' && p.host !== node) {
+    for (const a of p.ips.filter((x) => familyOf(x) === 6)) {
+      steps.push(ip(6, ['neigh', 'add', 'proxy', a, 'dev', v.bridge], ['neigh', 'del', 'proxy', a, 'dev', v.bridge], `${p.vm} runs on ${p.host}: the bridge answers NDP for ${a}`, { exclusive: true }));
+    }
   }
   if (role === 'router' && v.routing === 'static') {
-    const host = v.hosts.find((h) => h.name === p.host)!;
-    for (const a of p.ips) route([`${a}/32`, 'via', host.address, 'dev', v.underlay], `${p.vm} runs on ${p.host}`);
+    const h = v.hosts.find((x) => x.name === p.host)!;
+    for (const a of p.ips) {
+      const via = familyOf(a) === 4 ? h.address : v.v6!.underlay.get(h.name)!;
+      route(familyOf(a), [host(a), 'via', via, 'dev', v.underlay], `${p.vm} runs on ${p.host}`);
+    }
   }
   return steps;
 }
 
-/** Gratuitous ARP on the old host's bridge: its VMs learn that the address now answers at the bridge. */
+/**
+ * On the old host's bridge, gratuitous ARP (RFC 5227) and unsolicited NA with the override flag
+ * (RFC 4861 7.2.6): its VMs learn that the address now answers at the bridge.
+ */
 export function planDeparture(v: VnetRecord, ips: readonly string[]): Step[] {
-  return ips.map((a) => announce(4, v.bridge, a, `${a} left this host: neighbours re-learn it at the bridge`));
+  return ips.map((a) => announce(familyOf(a), v.bridge, a, `${a} left this host: neighbours re-learn it at the bridge`));
 }
 
 export const vnetFeature: Feature<VnetRecord> = {
   kind: KIND,
-  summary: 'A proxy-ARP virtual network across hosts with central routers: a bridge per host, an extra table towards the routers, host routes or BGP for the VMs, masquerade out of the routers\' uplink.',
+  summary: 'A proxy-ARP virtual network across hosts with central routers: a bridge per host, an extra table towards the routers, host routes or BGP for the VMs, masquerade out of the routers\' uplink; optionally IPv6 with a proxy NDP entry per remote VM, routed.',
   keys: VNET_KEYS,
   ruleUsers: (v) => [{ who: `[vnet ${v.name}]`, tables: [v.table], rules: [{ pref: v.priority, mark: false }], vrf: false }],
   verify(sections, context) {

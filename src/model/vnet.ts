@@ -14,6 +14,23 @@ export interface VnetNode {
 
 export type VnetRouting = 'static' | 'bgp';
 
+/**
+ * The IPv6 side of a virtual network (optional). Linux answers NDP by proxy only per address
+ * (pneigh entries, Documentation/networking/ip-sysctl.rst proxy_ndp), so every host holds one proxy
+ * entry on its bridge for the gateway and for each VM address placed on another host.
+ */
+export interface Vnet6 {
+  subnet: Prefix;
+  /** on the routers' loopback (as /128) */
+  gateway: string;
+  /** the same on every host, like the IPv4 one: its connected route reaches local VMs */
+  bridgeAddress: string;
+  /** node name → its IPv6 underlay address: next hops of the hosts' default and the routers' /128s, BGP peers */
+  underlay: Map<string, string>;
+  /** NAT66 out of the uplink; off by default (RFC 4864: IPv6 needs no NAT) */
+  masquerade: boolean;
+}
+
 export interface VnetRecord {
   name: string;
   subnet: Prefix;
@@ -41,6 +58,8 @@ export interface VnetRecord {
   bgpKeepalive: number;
   bgpHold: number;
   placements: string;
+  /** null: IPv4 only */
+  v6: Vnet6 | null;
 }
 
 /** One VM of a virtual network: where it runs and its addresses. */
@@ -53,16 +72,16 @@ export interface Placement {
 
 export const defaultPlacements = (name: string): string => `/etc/vmrouter/vnet/${name}.placements`;
 
-/** "h1:192.0.2.11 h2:192.0.2.12" → nodes, or a problem in words. */
-export function parseNodes(text: string): { nodes: VnetNode[] } | { error: string } {
+/** "h1:192.0.2.11 h2:192.0.2.12" → nodes, or a problem in words (IPv6 addresses with family 6). */
+export function parseNodes(text: string, family: 4 | 6 = 4): { nodes: VnetNode[] } | { error: string } {
   const nodes: VnetNode[] = [];
   for (const word of text.split(/[\s,]+/).filter((w) => w !== '')) {
     const m = /^([^:]+):(.+)$/.exec(word);
     if (!m) return { error: `${JSON.stringify(word)} is not NAME:ADDRESS` };
     const problem = networkNameProblem(m[1]!);
     if (problem) return { error: `node name ${JSON.stringify(m[1])} ${problem.replace('network name', 'name')}` };
-    const addr = parseAddress(m[2]!, 4);
-    if (!addr) return { error: `${JSON.stringify(m[2])} (of ${m[1]}) is not an IPv4 address` };
+    const addr = parseAddress(m[2]!, family);
+    if (!addr) return { error: `${JSON.stringify(m[2])} (of ${m[1]}) is not an IPv${family} address` };
     if (nodes.some((n) => n.name === m[1])) return { error: `${m[1]} is listed twice` };
     if (nodes.some((n) => n.address === addr.address)) return { error: `${addr.address} is listed twice` };
     nodes.push({ name: m[1]!, address: addr.address });
@@ -80,6 +99,7 @@ export function parsePlacements(text: string, file: string, v: VnetRecord): Plac
   const out: Placement[] = [];
   const owner = new Map<string, string>();
   const reserved = new Set([v.gateway, v.bridgeAddress, ...reservedAddresses(v.subnet)]);
+  if (v.v6) for (const a of [v.v6.gateway, v.v6.bridgeAddress, ...reservedAddresses(v.v6.subnet)]) reserved.add(a);
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.replace(/#.*$/, '').trim();
     if (line === '') return;
@@ -98,9 +118,11 @@ export function parsePlacements(text: string, file: string, v: VnetRecord): Plac
     if (out.some((p) => p.vm === vm)) problems.push(new InputError(at('VM'), `${vm} is placed twice`));
     const ips: string[] = [];
     for (const a of addrs) {
-      const p = parseAddress(a, 4);
-      if (!p) problems.push(new InputError(at('ADDRESS'), `${vm}: ${JSON.stringify(a)} is not an IPv4 address`));
-      else if (!contains(v.subnet, p.address)) problems.push(new InputError(at('ADDRESS'), `${vm}: ${p.address} is outside ${v.subnet.cidr}`));
+      const p = parseAddress(a);
+      const subnet = p?.family === 6 ? v.v6?.subnet : v.subnet;
+      if (!p) problems.push(new InputError(at('ADDRESS'), `${vm}: ${JSON.stringify(a)} is not an ${v.v6 ? 'IPv4 or IPv6' : 'IPv4'} address`));
+      else if (!subnet) problems.push(new InputError(at('ADDRESS'), `${vm}: ${p.address} is IPv6, but [vnet ${v.name}] has no subnet6`));
+      else if (!contains(subnet, p.address)) problems.push(new InputError(at('ADDRESS'), `${vm}: ${p.address} is outside ${subnet.cidr}`));
       else if (reserved.has(p.address)) problems.push(new InputError(at('ADDRESS'), `${vm}: ${p.address} is the network's gateway, bridge, network or broadcast address`));
       else if (owner.has(p.address)) problems.push(new InputError(at('ADDRESS'), `${vm}: ${p.address} already belongs to ${owner.get(p.address)}`));
       else {
@@ -120,6 +142,9 @@ export function roleOf(v: VnetRecord, node: string): 'host' | 'router' | null {
   if (v.routers.some((r) => r.name === node)) return 'router';
   return null;
 }
+
+/** The address family of an address in a placement (IPv6 ones contain a colon). */
+export const familyOf = (address: string): 4 | 6 => (address.includes(':') ? 6 : 4);
 
 export const gatewayInSubnet = (v: Pick<VnetRecord, 'subnet'>, a: string): boolean => contains(v.subnet, a);
 

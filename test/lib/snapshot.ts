@@ -1,6 +1,6 @@
 /**
  * Kernel state of a namespace as text, for "down returns exactly the state before up": policy rules,
- * every routing table, proxy neighbours, the whole nft ruleset (iptables-nft and arptables-nft live
+ * every routing table, nexthop objects, proxy neighbours, the whole nft ruleset (iptables-nft and arptables-nft live
  * there too), addresses, link MACs and every IPv4/IPv6 conf and neigh sysctl.
  */
 import { inNs } from './run.js';
@@ -26,6 +26,8 @@ export async function snapshot(ns: string, opts: SnapshotOptions = {}): Promise<
     ['ip -6 rule', await sh(['ip', '-6', 'rule', 'show'])],
     ['ip -4 route', await sh(['ip', '-4', 'route', 'show', 'table', 'all'])],
     ['ip -6 route', lines(await sh(['ip', '-6', 'route', 'show', 'table', 'all'])).filter((l) => !(KERNEL_LINK_LOCAL.test(l) && l.includes('proto kernel'))).map((l) => l.replace(/ linkdown/, '')).join('\n')],
+    // nexthop objects (vnet's IPv6 ECMP default); FRR's zebra keeps its own, which are not ours
+    ['ip nexthop', lines(await sh(['ip', 'nexthop', 'show'])).filter((l) => !l.includes('proto zebra')).join('\n')],
     ['ip neigh proxy', (await sh(['ip', 'neigh', 'show', 'proxy'])) + (await sh(['ip', '-6', 'neigh', 'show', 'proxy']))],
     ['nft', (await sh(['nft', 'list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter')],
     ['addresses', lines(await sh(['ip', '-o', 'addr', 'show'])).map((l) => l.replace(/^\d+:\s*/, '').replace(/\\.*$/, '').replace(/ tentative/, '')).filter((l) => !/inet6 fe80:/.test(l)).join('\n')],

@@ -16,6 +16,14 @@ export const GW = '10.10.10.1';
 export const BRIDGE_ADDRESS = '10.10.10.2';
 export const INET = '198.51.100.2';
 export const UNDERLAY = (i: number) => `192.168.56.${i}`;
+export const SUBNET6 = '2001:db8:a::/64';
+export const GW6 = '2001:db8:a::1';
+export const BRIDGE_ADDRESS6 = '2001:db8:a::2';
+export const INET6 = '2001:db8:ffff::2';
+/** a node's IPv6 underlay address: the same last number as its IPv4 one */
+export const UNDERLAY6 = (v4: string) => `fd00:56::${v4.split('.')[3]}`;
+/** a router's IPv6 uplink address: the same last number as its IPv4 one */
+export const UPLINK6 = (v4: string) => `2001:db8:ffff::${v4.split('.')[3]}`;
 
 export interface VnetLab {
   lab: Lab;
@@ -35,6 +43,8 @@ export interface VnetLabSpec {
   routers: Record<string, { address: string; uplink: string }>;
   /** extra keys of [vnet net1] */
   extra?: string;
+  /** dual stack: subnet6 and the nodes' IPv6 underlay and uplink addresses */
+  v6?: boolean;
 }
 
 /**
@@ -62,6 +72,8 @@ export function removeEtcMountPoint(): void {
 
 export function vnetConf(spec: VnetLabSpec, placements: string): string {
   const list = (r: Record<string, { address: string }>) => Object.entries(r).map(([n, x]) => `${n}:${x.address}`).join(' ');
+  const list6 = [spec.hosts, spec.routers].flatMap((r) => Object.entries(r).map(([n, x]) => `${n}:${UNDERLAY6(x.address)}`)).join(' ');
+  const v6 = spec.v6 ? `subnet6 = ${SUBNET6}\ngateway6 = ${GW6}\nbridge_address6 = ${BRIDGE_ADDRESS6}\nunderlay6 = ${list6}\n` : '';
   return `
 [vnet net1]
 subnet = ${SUBNET}
@@ -74,7 +86,7 @@ hosts = ${list(spec.hosts)}
 routers = ${list(spec.routers)}
 uplink = eth0
 placements = ${placements}
-${spec.extra ?? ''}
+${v6}${spec.extra ?? ''}
 `;
 }
 
@@ -96,6 +108,7 @@ export async function buildVnetLab(prefix: string, spec: VnetLabSpec): Promise<V
   await run(['ip', '-n', wan, 'link', 'set', 'dev', 'p-inet', 'master', 'br0', 'up']);
   await lab.up(inet, 'eth0');
   await inNs(inet, ['ip', 'addr', 'add', `${INET}/24`, 'dev', 'eth0']);
+  if (spec.v6) await inNs(inet, ['ip', '-6', 'addr', 'add', `${INET6}/64`, 'dev', 'eth0', 'nodad']);
   const ns: Record<string, string> = {};
   const vms: Record<string, string> = {};
   const uplinks: Record<string, string> = {};
@@ -127,7 +140,11 @@ export async function configureVnetNode(l: VnetLab, spec: VnetLabSpec, node: str
   writeFileSync(join(etc, 'vmrouter.conf'), l.conf);
   const address = spec.hosts[node]?.address ?? spec.routers[node]!.address;
   let own = `auto eth1\niface eth1 inet static\n    address ${address}/24\n`;
+  // dad-attempts 0: ifup would otherwise wait for duplicate address detection; autoconf 1: ifupdown's
+  // inet6 static writes its default 0 and never restores it (the kernel's default is 1)
+  if (spec.v6) own += `\niface eth1 inet6 static\n    address ${UNDERLAY6(address)}/64\n    dad-attempts 0\n    autoconf 1\n`;
   if (spec.routers[node]) own += `\nauto eth0\niface eth0 inet static\n    address ${spec.routers[node]!.uplink}/24\n`;
+  if (spec.routers[node] && spec.v6) own += `\niface eth0 inet6 static\n    address ${UPLINK6(spec.routers[node]!.uplink)}/64\n    dad-attempts 0\n    autoconf 1\n`;
   const { stdout } = await vmrouter(['--config', join(etc, 'vmrouter.conf'), 'generate', '--node', node]);
   installHooks(ns, `${own}\n${stdout}`);
   return stdout;
@@ -138,15 +155,20 @@ export async function plug(l: VnetLab, node: string, vm: string): Promise<void> 
   await run(['ip', '-n', l.ns[node]!, 'link', 'set', 'dev', `${vm}p`, 'master', 'br_net1', 'up']);
 }
 
-export async function configureVnetVm(l: VnetLab, vm: string, address: string): Promise<void> {
+export async function configureVnetVm(l: VnetLab, vm: string, address: string, address6?: string): Promise<void> {
   const sh = (argv: string[]) => inNs(l.vms[vm]!, argv);
   await sh(['ip', 'link', 'set', 'dev', 'eth0', 'up']);
   await sh(['ip', 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
   await sh(['ip', 'route', 'add', 'default', 'via', GW, 'dev', 'eth0']);
+  if (!address6) return;
+  // a static address on-link in the /64, the gateway reached through the bridge's proxy NDP
+  await sh(['ip', '-6', 'addr', 'add', `${address6}/64`, 'dev', 'eth0', 'nodad']);
+  await sh(['ip', '-6', 'route', 'add', 'default', 'via', GW6, 'dev', 'eth0']);
 }
 
-export function writePlacements(l: VnetLab, lines: Record<string, [string, string]>): void {
-  writeFileSync(l.placements, Object.entries(lines).map(([vm, [host, ip]]) => `${vm} ${host} ${ip}\n`).join(''));
+/** VM → [host, address...] */
+export function writePlacements(l: VnetLab, lines: Record<string, [string, ...string[]]>): void {
+  writeFileSync(l.placements, Object.entries(lines).map(([vm, [host, ...ips]]) => `${vm} ${host} ${ips.join(' ')}\n`).join(''));
 }
 
 /** Real ifup/ifdown in a node, its /etc/vmrouter in place. */

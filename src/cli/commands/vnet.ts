@@ -63,7 +63,7 @@ function checkNode(node: string): void {
 export function vnetCommand(ctx: () => Context, planning: boolean): Command {
   const vnet = new Command('vnet').description('proxy-ARP virtual networks across hosts ([vnet NAME] sections)');
   const sync = new Command('sync')
-    .description('make this node\'s per-VM routes match the placements files: add the VMs that arrived, move the ones that moved, remove (and announce) the ones that left, in one transaction')
+    .description('make this node\'s per-VM routes and proxy NDP entries match the placements files: add the VMs that arrived, move the ones that moved, remove (and announce) the ones that left, in one transaction')
     .requiredOption('--node <name>', 'this node: a host or router named in the [vnet NAME] sections')
     .option('--network <name...>', 'only these virtual networks (default: every one this node is part of)')
     .option('--from-scratch', 'with a dry run: as if vmrouter had applied nothing on this node')
@@ -84,7 +84,7 @@ export function vnetCommand(ctx: () => Context, planning: boolean): Command {
     .requiredOption('--network <name>', 'the virtual network')
     .argument('<vm>', 'the VM')
     .argument('<host>', 'the host it runs on now')
-    .argument('<address...>', 'its IPv4 addresses')
+    .argument('<address...>', 'its addresses (IPv4, and IPv6 with subnet6)')
     .action(async (vm: string, host: string, addresses: string[], opts: { network: string }) => {
       const [v] = records(ctx(), [opts.network]);
       await editPlacementsFile(v!, vm, host, addresses);
