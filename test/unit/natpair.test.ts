@@ -1,22 +1,13 @@
 /** [natpair NAME]: verify (every problem with file:line:key), the plan both nodes derive, and the steps of each attachment. */
 import t from 'tap';
-import { InvalidInput } from '../../src/config/errors.js';
-import { parseFullConfig } from '../../src/config/load.js';
+import { configProblems, featureRecords } from '../lib/config.js';
 import { attachNatPair, lintNatPairs } from '../../src/features/natpair.js';
 import type { NatPairRecord } from '../../src/model/natpair.js';
 import { undoArgv } from '../../src/plan/step.js';
 
 const FILE = 'vmrouter.conf';
-const records = (text: string) => parseFullConfig(text, FILE).features.get('natpair') as NatPairRecord[];
-function problems(text: string): string[] {
-  try {
-    parseFullConfig(text, FILE);
-  } catch (e) {
-    if (e instanceof InvalidInput) return e.problems.map(String);
-    throw e;
-  }
-  throw new Error('the config was accepted');
-}
+const records = (text: string) => featureRecords<NatPairRecord>('natpair', text, FILE);
+const problems = (text: string): string[] => configProblems(text, FILE);
 
 const CUSTOMER = [
   '[natpair pod1]', // 1

@@ -1,6 +1,6 @@
 /** [twin NAME]: verification (file:line:key errors), table allocation, both plans, the rule-space linter. */
 import t from 'tap';
-import { InvalidInput } from '../../src/config/errors.js';
+import { configProblems, featureRecords } from '../lib/config.js';
 import { parseFullConfig } from '../../src/config/load.js';
 import { twinFeature, type TwinRecord } from '../../src/features/twin.js';
 import { lintConfig } from '../../src/features/lint.js';
@@ -19,17 +19,9 @@ const TWIN = [
 const NETWORK = ['[network public]', 'role = vmc', 'uplink = eth0.222', 'table = 3100', 'subnet = 192.0.2.0/24', 'gateway = 192.0.2.1', 'arp_ip = 192.0.2.254'];
 
 function twins(text: string): TwinRecord[] {
-  return parseFullConfig(text, FILE).features.get('twin') as TwinRecord[];
+  return featureRecords<TwinRecord>('twin', text, FILE);
 }
-function problems(text: string): string[] {
-  try {
-    parseFullConfig(text, FILE);
-  } catch (e) {
-    if (e instanceof InvalidInput) return e.problems.map(String);
-    throw e;
-  }
-  throw new Error('the config was accepted');
-}
+const problems = (text: string): string[] => configProblems(text, FILE);
 const edit = (lines: string[], replace: Record<number, string | null>, extra: string[] = []) =>
   [...lines.map((l, i) => (i + 1 in replace ? replace[i + 1] : l)).filter((l): l is string => l !== null), ...extra].join('\n') + '\n';
 

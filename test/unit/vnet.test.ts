@@ -1,7 +1,7 @@
 /** [vnet NAME]: verify (every problem with file:line:key), the planned steps per role, placements, FRR. */
 import t from 'tap';
+import { configProblems, featureRecords } from '../lib/config.js';
 import { InvalidInput } from '../../src/config/errors.js';
-import { parseFullConfig } from '../../src/config/load.js';
 import { attachVnet, planDeparture, planPlacement } from '../../src/features/vnet.js';
 import { editPlacements, parsePlacements, type VnetRecord } from '../../src/model/vnet.js';
 import { doArgv, undoArgv } from '../../src/plan/step.js';
@@ -21,16 +21,8 @@ const BASE = [
   'uplink = eth0', // 10
 ];
 
-const records = (lines: string[]): VnetRecord[] => parseFullConfig(lines.join('\n'), FILE).features.get('vnet') as VnetRecord[];
-function problems(lines: string[]): string[] {
-  try {
-    parseFullConfig(lines.join('\n'), FILE);
-  } catch (e) {
-    if (e instanceof InvalidInput) return e.problems.map(String);
-    throw e;
-  }
-  throw new Error('the config was accepted');
-}
+const records = (lines: string[]): VnetRecord[] => featureRecords<VnetRecord>('vnet', lines.join('\n'), FILE);
+const problems = (lines: string[]): string[] => configProblems(lines.join('\n'), FILE);
 const lines = (steps: ReturnType<typeof attachVnet>[number]['steps']) => steps.map((s) => doArgv(s).join(' '));
 
 t.test('a valid section: defaults filled in once', async (t) => {

@@ -1,6 +1,6 @@
 /** [vrf NAME]: verification, shared steps, leaking, local rule order. */
 import t from 'tap';
-import { InvalidInput } from '../../src/config/errors.js';
+import { configProblems, featureRecords } from '../lib/config.js';
 import { parseFullConfig } from '../../src/config/load.js';
 import { vrfFeature, type VrfRecord } from '../../src/features/vrf.js';
 import { twinFeature } from '../../src/features/twin.js';
@@ -10,16 +10,8 @@ const FILE = 'vmrouter.conf';
 const BLUE = ['[vrf blue]', 'interfaces = eb eb2', 'addresses = eb=10.1.0.1/24 eb2=fd00:11::1/64', 'leak = red=10.2.0.0/24', 'local_rule = move'];
 const RED = ['[vrf red]', 'interfaces = er', 'table = 3010', 'addresses = er=10.2.0.1/24', 'leak = blue=10.1.0.0/24'];
 
-const vrfs = (text: string) => parseFullConfig(text, FILE).features.get('vrf') as VrfRecord[];
-function problems(text: string): string[] {
-  try {
-    parseFullConfig(text, FILE);
-  } catch (e) {
-    if (e instanceof InvalidInput) return e.problems.map(String);
-    throw e;
-  }
-  throw new Error('the config was accepted');
-}
+const vrfs = (text: string) => featureRecords<VrfRecord>('vrf', text, FILE);
+const problems = (text: string): string[] => configProblems(text, FILE);
 
 t.test('records: allocated table, leaks resolved both ways (forward references too)', async (t) => {
   const [blue, red] = vrfs([...BLUE, ...RED].join('\n'));
