@@ -81,40 +81,29 @@ export function arpTable(): NftStep {
   );
 }
 
-/** MASQUERADE by (source prefix . output interface). Only router networks with nat_out create it, so
- *  nodes without NAT never load conntrack for it. */
-export function natTable(): NftStep {
-  const t = NAT_TABLE;
+/**
+ * MASQUERADE by (source prefix . output interface), one table per family. Only routers that ask for
+ * it create one (IPv4: nat_out, vnet masquerade; IPv6: vnet masquerade6), so nodes without NAT never
+ * load conntrack for it.
+ */
+function masqTable(family: 4 | 6): NftStep {
+  const [t, type, saddr, why] =
+    family === 4 ? [NAT_TABLE, 'ipv4_addr', 'ip', 'vmrouter nat table: masquerade for nat_out'] : [NAT6_TABLE, 'ipv6_addr', 'ip6', 'vmrouter nat table: IPv6 masquerade (NAT66)'];
   return nft(
     [
       `add table ${t}`,
-      `add set ${t} masq { type ipv4_addr . ifname; flags interval; comment "subnet . interface to masquerade"; }`,
+      `add set ${t} masq { type ${type} . ifname; flags interval; comment "subnet . interface to masquerade"; }`,
       `add chain ${t} nat_out { type nat hook postrouting priority srcnat; policy accept; }`,
       `flush chain ${t} nat_out`,
-      `add rule ${t} nat_out ip saddr . oifname @masq masquerade`,
+      `add rule ${t} nat_out ${saddr} saddr . oifname @masq masquerade`,
     ],
     [`delete table ${t}`],
-    'vmrouter nat table: masquerade for nat_out',
+    why,
     { shared: true, provides: t },
   );
 }
-
-/** NAT66 (vnet masquerade6): the IPv6 twin of natTable, only on routers that ask for it. */
-export function nat6Table(): NftStep {
-  const t = NAT6_TABLE;
-  return nft(
-    [
-      `add table ${t}`,
-      `add set ${t} masq { type ipv6_addr . ifname; flags interval; comment "subnet . interface to masquerade"; }`,
-      `add chain ${t} nat_out { type nat hook postrouting priority srcnat; policy accept; }`,
-      `flush chain ${t} nat_out`,
-      `add rule ${t} nat_out ip6 saddr . oifname @masq masquerade`,
-    ],
-    [`delete table ${t}`],
-    'vmrouter nat table: IPv6 masquerade (NAT66)',
-    { shared: true, provides: t },
-  );
-}
+export const natTable = (): NftStep => masqTable(4);
+export const nat6Table = (): NftStep => masqTable(6);
 
 /** An element of one of the tables above, removed by deleting it by key. */
 export function element(table: string, set: string, key: string, value: string | null, why: string): NftStep {
