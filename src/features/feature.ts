@@ -42,6 +42,8 @@ export interface FeatureContext {
   networks: readonly Network[];
   /** records of the features verified before this one, by kind */
   records: ReadonlyMap<string, readonly FeatureRecord[]>;
+  /** for `lint`: what the running kernel offers, when `vmrouter check` detected it */
+  kernel?: KernelFacts;
 }
 
 /**
@@ -57,6 +59,8 @@ export interface KernelFacts {
 export interface Feature<R extends FeatureRecord = FeatureRecord> {
   /** section kind and stanza option: `[KIND NAME]`, `vmrouter-KIND NAME`; lower case, one word */
   readonly kind: string;
+  /** its plans depend on KernelFacts: `vmrouter check` then says what the running kernel offers */
+  readonly usesKernel?: boolean;
   /** one sentence for the manuals and docs/configuration.md */
   readonly summary: string;
   /** the keys of its section: used by the loader (unknown keys), the manuals and the docs */

@@ -16,6 +16,6 @@ export function lintConfig(config: Config, kernel?: KernelFacts): string[] {
     vrf: false,
   }));
   for (const f of FEATURES) for (const r of config.features.get(f.kind) ?? []) users.push(...(f.ruleUsers?.(r, kernel) ?? []));
-  const context = { networks: config.networks, records: config.features };
+  const context = { networks: config.networks, records: config.features, ...(kernel ? { kernel } : {}) };
   return [...lintRuleSpace(users), ...FEATURES.flatMap((f) => f.lint?.(config.features.get(f.kind) ?? [], context) ?? [])];
 }

@@ -157,6 +157,7 @@ export function twinRuleUsers(r: TwinRecord, kernel?: KernelFacts): RuleUser[] {
 
 export const twinFeature: Feature<TwinRecord> = {
   kind: 'twin',
+  usesKernel: true,
   summary: 'Two interfaces carrying the same address range, each reaching the other through a mapped range (NETMAP, a VRF or a table per side, conntrack zones).',
   keys: TWIN_KEYS,
   verify(sections, context) {
@@ -179,4 +180,6 @@ export const twinFeature: Feature<TwinRecord> = {
   },
   // auto is linted as VRF: the stricter ordering, and what a kernel with CONFIG_NET_VRF will run
   ruleUsers: (r) => twinRuleUsers(r, { vrf: r.variant !== 'policy' }),
+  lint: (records, { kernel }) =>
+    kernel && !kernel.vrf ? records.filter((r) => r.variant === 'vrf').map((r) => `[twin ${r.name}]: variant vrf, but this kernel has no VRF devices; ifup will fail (use variant = policy or auto)`) : [],
 };

@@ -153,6 +153,7 @@ export function planVrfInterface(r: VrfRecord, iface: string): Step[] {
 
 export const vrfFeature: Feature<VrfRecord> = {
   kind: 'vrf',
+  usesKernel: true,
   summary: 'A VRF device with its table, enslaved interfaces and their addresses, route leaking between VRFs, the l3mdev and local rule order.',
   keys: VRF_KEYS,
   verify(sections, context) {
@@ -185,5 +186,6 @@ export const vrfFeature: Feature<VrfRecord> = {
   attach(r) {
     return r.interfaces.map((iface) => ({ iface, summary: `enslaved to ${r.device} (table ${r.table})`, steps: planVrfInterface(r, iface) }));
   },
+  lint: (records, { kernel }) => (kernel && !kernel.vrf && records.length > 0 ? ['[vrf] sections need VRF devices, which this kernel lacks; ifup will fail'] : []),
   ruleUsers: (r) => [{ who: `[vrf ${r.name}]`, tables: [r.table], rules: [], vrf: true }],
 };

@@ -127,6 +127,11 @@ t.test('linter: ordering hazards and clashing numbers', async (t) => {
     '[twin io] eth2: fwmark rule at priority 1200 comes after the l3mdev rule (1000); traffic of VRF-enslaved devices never reaches it',
   ]);
   t.same(lintConfig(parseFullConfig(edit(TWIN, {}, ['priority = 1200', 'variant = policy']), FILE)), [], 'the policy variant has no l3mdev rule to lose to');
+  // variant vrf on a kernel without VRF devices: check warns before ifup fails
+  const pinned = parseFullConfig(edit(TWIN, {}, ['variant = vrf']), FILE);
+  t.same(lintConfig(pinned, { vrf: false }), ['[twin io]: variant vrf, but this kernel has no VRF devices; ifup will fail (use variant = policy or auto)']);
+  t.same(lintConfig(pinned, { vrf: true }), [], 'a kernel with VRF: nothing to say');
+  t.same(lintConfig(parseFullConfig(TWIN.join('\n'), FILE), { vrf: false }), [], 'auto picks policy there: nothing to say');
   // one linter over every feature: a NAT pair's customer table clashing with a twin's
   const natpair = ['[natpair pod1]', 'role = customer', 'block = 198.18.0.0/24', 'transit = tr0', 'table = 3100', 'server = 10.0.0.2', 'map = cA 10.0.0.100'];
   const clash = lintConfig(parseFullConfig([...TWIN, ...natpair].join('\n') + '\n', FILE));
