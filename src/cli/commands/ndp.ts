@@ -25,7 +25,6 @@ export function ndpCommand(ctx: () => Context): Command {
       const log = (line: string) => process.stderr.write(`vmrouter ndp: ${line}\n`);
       const store = c.runner.store;
       const daemon = new ResponderDaemon({ stateDir: store.dir, store, loadConfig: () => configOrDefaults(c.globals.config), log, verbose: c.globals.verbose });
-      daemon.start();
       const quit = () => {
         daemon.stop();
         daemon.writeStats();
@@ -43,6 +42,10 @@ export function ndpCommand(ctx: () => Context): Command {
         }
       });
       process.on('SIGUSR1', () => log(`stats written to ${daemon.writeStats()}`));
+      // Handlers first: start() announces "listening", and a signal sent on that word must find them
+      // (Node's default for SIGUSR1 opens the inspector on 127.0.0.1:9229). Handlers run from the
+      // event loop, so none runs before the synchronous start() has returned.
+      daemon.start();
       await new Promise(() => undefined); // until a signal
     });
 }
