@@ -3,7 +3,7 @@
 // the seed's design (seed 002: one iptables DNAT rule per entry in PREROUTING, plus one per-source DNAT
 // rule per customer VM towards the server), with the same addresses on the same interfaces.
 //
-//   sudo node bench/natpair.mjs [--entries 1,1000,4000] [--pings 50000] [--flows 20000] [--runs 3] [--loop-max 4000]
+//   sudo node bench/natpair.mjs [--entries 1,1000,4000] [--pings 50000] [--flows 20000] [--runs 3] [--loop-max 4000] [--bringup-only]
 //
 // Each N: a customer node namespace with N customer VMs mapped on one customer interface (cA) and one
 // management server, so N + 1 slots on ceil((N + 1) / 29) transit interfaces (the seed's /27 per
@@ -40,6 +40,8 @@ const FLOWS = Number(opt('flows', '20000'));
 const RUNS = Number(opt('runs', '3'));
 const LOOP_MAX = Number(opt('loop-max', '4000')); // the per-process loop is skipped above this N
 const COUNTS = opt('entries', '1,1000,4000').split(',').map(Number);
+/** only the bring-up table: skip the forwarding measurements (minutes of ping -f and UDP flows) */
+const BRINGUP_ONLY = args.includes('--bringup-only');
 const [NODE, FAR, VM] = ['bnp-node', 'bnp-far', 'bnp-vm'];
 const STATE = '/tmp/bnp-ifstate';
 const PER = 29; // entries per /27 (.2 .. .30)
@@ -200,8 +202,10 @@ try {
     if (!elements.includes(`${target} `) && !elements.includes(`${target},`)) throw new Error(`vmrouter: ${target} not in its nft table`);
     note(`vmrouter ${n} ifup`, median(ups));
     if (downs.length) note(`vmrouter ${n} ifdown`, median(downs));
-    note(`vmrouter ${n} ping`, median(Array.from({ length: RUNS }, () => ping(target, from))));
-    note(`vmrouter ${n} flows`, median(Array.from({ length: RUNS }, () => flows(target, from))));
+    if (!BRINGUP_ONLY) {
+      note(`vmrouter ${n} ping`, median(Array.from({ length: RUNS }, () => ping(target, from))));
+      note(`vmrouter ${n} flows`, median(Array.from({ length: RUNS }, () => flows(target, from))));
+    }
     ifupdown('ifdown', [...ifaces].reverse());
 
     // naive: addresses and routes in one ip -batch, then the rules
@@ -215,8 +219,10 @@ try {
     }
     if (natRules() !== rules.length) throw new Error('iptables-restore did not load every rule');
     note(`naive ${n} restore`, median(restores));
-    note(`naive ${n} ping`, median(Array.from({ length: RUNS }, () => ping(target, from))));
-    note(`naive ${n} flows`, median(Array.from({ length: RUNS }, () => flows(target, from))));
+    if (!BRINGUP_ONLY) {
+      note(`naive ${n} ping`, median(Array.from({ length: RUNS }, () => ping(target, from))));
+      note(`naive ${n} flows`, median(Array.from({ length: RUNS }, () => flows(target, from))));
+    }
     if (n <= LOOP_MAX) {
       inNs(NODE, ['iptables', '-t', 'nat', '-F']);
       const script = rules.map((r) => `iptables -t nat ${r}`).join('\n') + '\n';
@@ -235,6 +241,7 @@ const ipt = sh(['iptables', '-V']).stdout.trim();
 const first = COUNTS[0];
 const r = (k) => results[k];
 const x = (a, b) => (a / b).toFixed(2) + 'x';
+if (!BRINGUP_ONLY) {
 console.log(`\nforwarding through the customer node to the last entry (kernel ${sh(['uname', '-r']).stdout.trim()}; naive rules with ${ipt})`);
 console.log(`ping: ${PINGS} ping -f round trips (one connection); flows: ${FLOWS} UDP request/answer pairs, each a new connection; median of ${RUNS} each`);
 const fw = [['entries', 'vmrouter ping ms', 'vs 1', 'naive ping ms', 'vs 1', 'vmrouter flows ms', 'vs 1', 'naive flows ms', 'vs 1', 'naive / vmrouter flows']];
@@ -243,6 +250,7 @@ for (const n of COUNTS) {
     r(`vmrouter ${n} flows`), x(r(`vmrouter ${n} flows`), r(`vmrouter ${first} flows`)), r(`naive ${n} flows`), x(r(`naive ${n} flows`), r(`naive ${first} flows`)), x(r(`naive ${n} flows`), r(`vmrouter ${n} flows`))]);
 }
 console.log(table(fw));
+}
 console.log(`\nbring-up (median of ${RUNS} where marked; the loop runs once)`);
 const bu = [['entries', 'transit ifaces', 'naive rules', `vmrouter ifup ms (med ${RUNS})`, `vmrouter ifdown ms`, 'naive ip -batch ms', `iptables-restore ms (med ${RUNS})`, 'naive loop ms', 'ifup / loop', 'ifup / (ip -batch + restore)']];
 for (const n of COUNTS) {

@@ -1,5 +1,9 @@
 /** What every command shares: global options, the runner, the configuration, and output. */
-import { DEFAULT_CONFIG, loadFullConfig, type Config } from '../config/load.js';
+import { UsageError } from '../config/errors.js';
+import { DEFAULT_CONFIG, parseFullConfig, readConfigText, type Config } from '../config/load.js';
+import type { Attachment, Feature, FeatureRecord } from '../features/feature.js';
+import { PlanCache, planKey } from '../exec/plan-cache.js';
+import { VERSION } from '../version.js';
 import type { Network } from '../model/network.js';
 import { RealHost, type Host } from '../exec/host.js';
 import { detectKernel, type KernelReport } from '../exec/kernel.js';
@@ -28,6 +32,7 @@ export interface RunOptions {
 export class Context {
   private runnerInstance: Runner | null = null;
   private configCache: Config | null = null;
+  private configTextCache: string | null = null;
   private kernelCache: KernelReport | null = null;
   constructor(
     readonly globals: GlobalOptions,
@@ -47,10 +52,45 @@ export class Context {
     return this.runnerInstance;
   }
 
+  private get configFile(): string {
+    return this.globals.config ?? DEFAULT_CONFIG;
+  }
+
+  /** The configuration file's text (read once). */
+  configText(): string {
+    this.configTextCache ??= readConfigText(this.configFile);
+    return this.configTextCache;
+  }
+
   /** The configuration file, verified (read once). */
   config(): Config {
-    this.configCache ??= loadFullConfig(this.globals.config ?? DEFAULT_CONFIG);
+    this.configCache ??= parseFullConfig(this.configText(), this.configFile);
     return this.configCache;
+  }
+
+  /**
+   * What `ifup IFACE` applies for `[KIND NAME]`: from the plans of this very configuration when an
+   * earlier hook run stored them (exec/plan-cache.ts), else verified and planned now, every
+   * interface of the section at once, and stored for the next runs.
+   */
+  featureAttachment(feature: Feature<FeatureRecord>, name: string, iface: string): Attachment {
+    const option = `vmrouter-${feature.kind}`;
+    const kernel = feature.usesKernel ? this.kernel() : undefined;
+    const key = planKey([VERSION, JSON.stringify(kernel ? { vrf: kernel.vrf } : null), this.configFile, this.configText()]);
+    const cache = new PlanCache(this.runner.store.dir);
+    const cached = cache.read(key, feature.kind, name, iface);
+    if (cached) return cached;
+    const record = this.config().features.get(feature.kind)?.find((r) => r.name === name);
+    if (!record) throw new UsageError(`${iface}: ${option} ${name}: no [${feature.kind} ${name}] section in ${this.configFile}`);
+    const all = feature.attach(record, kernel);
+    const mine = all.find((a) => a.iface === iface);
+    if (!mine) throw new UsageError(`${iface}: ${option} ${name}: [${feature.kind} ${name}] in ${this.configFile} does not attach to ${iface} (it does to ${all.map((a) => a.iface).join(', ') || 'no interface'})`);
+    try {
+      cache.write(key, feature.kind, name, all);
+    } catch {
+      /* a plan that cannot be stored costs the next run time, nothing else */
+    }
+    return mine;
   }
 
   /** What the running kernel offers (VRF or not), read once; features plan with it. */

@@ -9,7 +9,7 @@ import type { TapBinding } from '../model/binding.js';
 import type { Network } from '../model/network.js';
 import { bindingClashes, bindTap, resolveNetwork, type TapRequest } from '../model/tap-request.js';
 import { planNetwork, planTap } from '../features/routed.js';
-import type { Attachment, FeatureRecord } from '../features/feature.js';
+import type { Attachment } from '../features/feature.js';
 import { featureOwner } from '../features/registry.js';
 import type { Host } from '../exec/host.js';
 import { networkOwner, tapOwner, type Ledger, type Scope } from '../exec/ledger.js';
@@ -165,20 +165,25 @@ export function tapSyncOp(host: Host, network: string, lines: BindingLine[], con
   };
 }
 
-/** Applies one attachment of a feature record (the stanza of `iface` carries `vmrouter-KIND NAME`). */
-export function featureUpOp(host: Host, kind: string, record: FeatureRecord, attachment: Attachment): Operation {
-  const owner = featureOwner(kind, record.name, attachment.iface);
+/**
+ * Applies one attachment of a feature record (the stanza of `iface` carries `vmrouter-KIND NAME`).
+ * The ledger keeps the record's name and the attachment's summary, not the record: teardown needs
+ * only the objects, and a NAT pair's record (every entry of its map) on each of its interfaces
+ * would make the index grow with entries × interfaces.
+ */
+export function featureUpOp(host: Host, kind: string, name: string, attachment: Attachment): Operation {
+  const owner = featureOwner(kind, name, attachment.iface);
   return {
-    title: `up ${kind} ${record.name} on ${attachment.iface}`,
+    title: `up ${kind} ${name} on ${attachment.iface}`,
     scope: { owners: [owner] },
     decide: (ledger, mode) => {
       const index = ifindex(host, attachment.iface);
       if (mode === 'apply') {
-        if (index === undefined) throw new UsageError(`${kind} ${record.name}: interface ${attachment.iface} does not exist`);
-        if (!isUp(host, attachment.iface)) throw new UsageError(`${kind} ${record.name}: interface ${attachment.iface} is down: bring it up first (ifup does)`);
+        if (index === undefined) throw new UsageError(`${kind} ${name}: interface ${attachment.iface} does not exist`);
+        if (!isUp(host, attachment.iface)) throw new UsageError(`${kind} ${name}: interface ${attachment.iface} is down: bring it up first (ifup does)`);
       }
       const previous = ledger.owners[owner];
-      const entry = { kind: 'feature' as const, feature: kind, iface: attachment.iface, record, ...(index !== undefined ? { ifindex: index } : {}) };
+      const entry = { kind: 'feature' as const, feature: kind, iface: attachment.iface, record: { name }, summary: attachment.summary, ...(index !== undefined ? { ifindex: index } : {}) };
       return [{ owner, desired: { entry, steps: attachment.steps, replace: previous !== undefined && previous.ifindex !== index } }];
     },
   };
@@ -192,7 +197,7 @@ export function featureDownOp(kind: string, name: string, iface: string): Operat
   const owner = featureOwner(kind, name, iface);
   return {
     title: `down ${kind} ${name} on ${iface}`,
-    scope: { owners: [owner] },
+    scope: { owners: [owner], prefixes: [`${owner}/`] },
     decide: (ledger) => [...Object.keys(ledger.owners).filter((o) => o.startsWith(`${owner}/`)).map((o) => ({ owner: o, desired: null })), { owner, desired: null }],
   };
 }

@@ -4,16 +4,35 @@
  * environment that ifupdown and hypervisors fill in, and error texts are matched in English.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { execa as Execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { loadPacketAddon } from '../native/packet.js';
 
 const CHILD_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
-/** execa, loaded on first use: commands that run nothing (check, status, --version) start faster. */
-let execaFn: typeof Execa | null = null;
-async function run(file: string, args: string[], input: string) {
-  execaFn ??= (await import('execa')).execa;
-  return execaFn(file, args, { input, reject: false, env: CHILD_ENV, extendEnv: false });
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs one command, feeding `input` on its standard input. Node's own child_process rather than
+ * execa: a hook run spawns ip and nft once each, and loading execa's ~60 modules on first use cost
+ * more than both commands (bench/natpair.mjs; about 40 ms per hook run on this project's machines).
+ */
+export function run(file: string, args: string[], input: string): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { env: CHILD_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // a command that cannot be started (ENOENT) is a failed command, reported like the others
+    child.on('error', (e) => resolve({ exitCode: 127, stdout, stderr: `${file}: ${e.message}` }));
+    child.on('close', (code, signal) => resolve({ exitCode: code ?? 128, stdout, stderr: signal ? `${stderr}${file} killed by ${signal}` : stderr }));
+    child.stdin.on('error', () => undefined); // the command exited before reading it all: its status says why
+    child.stdin.end(input);
+  });
 }
 
 export type BatchResult = { ok: true } | { ok: false; index: number | null; message: string };

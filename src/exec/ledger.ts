@@ -3,10 +3,13 @@
  * `down` removes exactly what the ledger says `up` added (not what the config says now), so editing
  * vmrouter.conf between ifup and ifdown never leaves anything behind.
  *
- * On disk, per network namespace: `ledger.json` holds the owners index (every network and TAP with
- * its record), the networks' objects and the shared ones; each TAP's own objects are in
- * `owners/tap_NAME.json`. So binding one VM reads and writes a few kilobytes however many VMs the
- * node carries, and a crash can only lose the file being renamed into place.
+ * On disk, per network namespace: `ledger.json` holds the owners index (every network, TAP and
+ * feature attachment with its record) and the objects several owners may need (shared ones, and
+ * settings of interfaces); each owner's own objects are in `owners/OWNER.json`. So applying one
+ * owner reads and writes a few kilobytes however many the node carries, and a crash can only lose
+ * the file being renamed into place. Ledgers of the previous release kept the objects of networks
+ * and features in ledger.json with their keys inline: they load as they are and move into owner
+ * files the next time those owners change.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,7 +39,7 @@ export type OwnerEntry = (
   | { kind: 'network'; record: Network }
   | { kind: 'tap'; record: TapBinding }
   /** an attachment of a registered feature (features/registry.ts) to one interface */
-  | { kind: 'feature'; feature: string; iface: string; record: FeatureRecord }
+  | { kind: 'feature'; feature: string; iface: string; record: FeatureRecord; summary?: string }
 ) & {
   since: string;
   ifindex?: number;
@@ -55,14 +58,19 @@ export interface Ledger {
 
 export const networkOwner = (name: string): string => `network:${name}`;
 export const tapOwner = (tap: string): string => `tap:${tap}`;
-const ownerFile = (owner: string): string => `${owner.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`;
+/**
+ * `tap:tap0` → `tap_tap0.json`, `natpair:pod1@tr0` → `natpair_pod1=tr0.json`, `vnet:n@br0/vm1` →
+ * `vnet_n=br0,vm1.json`. One-to-one: kinds are single words, and names never contain ":", "@",
+ * "/", "=" or "," (model/names.ts). TAP files keep the name the previous release gave them.
+ */
+const ownerFile = (owner: string): string => `${owner.replace(':', '_').replace(/@/g, '=').replace(/\//g, ',')}.json`;
 
 export function emptyLedger(netns: NetnsIdentity): Ledger {
   return { version: 2, netns, generation: 0, objects: {}, owners: {} };
 }
 
-/** Which owners' files to read besides the main file. */
-export type Scope = { owners: string[] } | 'all';
+/** Which owners' files to read besides the main file: these owners, and every owner under a prefix (an attachment's dependants, `OWNER/`). */
+export type Scope = { owners: string[]; prefixes?: string[] } | 'all';
 
 interface MainFile {
   version: 2;
@@ -112,7 +120,10 @@ export class LedgerStore {
     const main = this.readMain();
     if (!main) return emptyLedger(this.netns);
     const ledger: Ledger = { version: 2, netns: main.netns, generation: main.generation, objects: main.objects, owners: main.owners };
-    const wanted = scope === 'all' ? Object.keys(main.owners).filter((o) => main.owners[o]!.keys === undefined) : scope.owners;
+    const wanted =
+      scope === 'all'
+        ? Object.keys(main.owners).filter((o) => main.owners[o]!.keys === undefined)
+        : [...scope.owners, ...Object.keys(main.owners).filter((o) => !scope.owners.includes(o) && (scope.prefixes ?? []).some((p) => o.startsWith(p)))];
     for (const owner of wanted) {
       const entry = ledger.owners[owner];
       if (!entry || entry.keys !== undefined) continue;
@@ -137,8 +148,8 @@ export class LedgerStore {
     const perOwner = new Map<string, OwnerFile>();
     const mainObjects: Record<string, LedgerObject> = {};
     for (const [key, obj] of Object.entries(ledger.objects)) {
-      // A TAP's file keeps only what that TAP alone holds; anything held by others (or outliving
-      // its TAP) lives in main, which every load reads.
+      // An owner's file keeps only what that owner alone holds; anything held by others (or
+      // outliving its owner) lives in main, which every load reads.
       const alone = obj.home !== MAIN && obj.holders.length === 1 && obj.holders[0] === obj.home && ledger.owners[obj.home]?.keys !== undefined;
       if (!alone) mainObjects[key] = obj.home === MAIN ? obj : { ...obj, home: MAIN };
       else {
@@ -149,10 +160,6 @@ export class LedgerStore {
     }
     const owners: Record<string, OwnerEntry> = {};
     for (const [owner, entry] of Object.entries(ledger.owners)) {
-      if (entry.kind !== 'tap') {
-        owners[owner] = entry;
-        continue;
-      }
       const { keys, ...rest } = entry;
       owners[owner] = rest;
       if (keys === undefined) continue; // not loaded: its file stays as it is

@@ -96,7 +96,13 @@ export function computeTransaction(ledger: Ledger, owner: string, desired: Desir
     if (current(ledger, obj)) actions.push({ op: 'undo', step: obj.step, ...(obj.restore !== undefined ? { restore: obj.restore } : {}) });
   }
 
-  const home = desired?.entry.kind === 'tap' ? owner : MAIN;
+  // Where the ledger keeps each new object: in the owner's own file, so that applying one owner
+  // reads and writes a few kilobytes however many owners the node has (a TAP among thousands, one
+  // interface of a 138-interface NAT pair). Settings of a device another owner may also configure
+  // (sysctls and MACs of an interface several features attach to) stay in the main file, which
+  // every load reads, so that a second owner sees them held and neither restores them too early.
+  // A TAP's device is its own: its settings go with it.
+  const homeOf = (s: HeldStep): string => (s.shared ? MAIN : (s.kind === 'sysctl' || s.kind === 'mac') && desired?.entry.kind !== 'tap' ? MAIN : owner);
   const gained: string[] = [];
   /** action index → key it creates */
   const created = new Map<number, string>();
@@ -107,7 +113,7 @@ export function computeTransaction(ledger: Ledger, owner: string, desired: Desir
       gained.push(s.key);
       continue;
     }
-    const fresh: LedgerObject = { step: s, holders: [owner], home: s.shared ? MAIN : home };
+    const fresh: LedgerObject = { step: s, holders: [owner], home: homeOf(s) };
     if (s.kind === 'nft' && s.provides) fresh.generation = ++ledger.generation;
     if (s.kind === 'nft' && s.within) fresh.generation = ledger.objects[tableKey(s.within)]?.generation ?? 0;
     ledger.objects[s.key] = fresh;

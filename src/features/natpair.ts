@@ -13,7 +13,8 @@
  *
  * Customers may use the same addresses as each other: the customer node routes to them through one
  * table per customer interface, chosen by a mark kept in the connection (ct mark), never by the
- * destination alone. Everything lives in one nft table per pair, `ip vmrouter-natpair-NAME`, whose
+ * destination alone, and keeps their connections apart with one conntrack zone per customer
+ * interface (two customers' 10.0.0.100:123 → 198.18.0.2:5123 are two connections, not one). Everything lives in one nft table per pair, `ip vmrouter-natpair-NAME`, whose
  * chains are fixed and whose per-entry state is map elements (a few hash lookups per packet however
  * many entries: DESIGN.md "Data path"). Persistence is the interfaces(5) stanzas vmrouter generate
  * writes, not iptables-save files.
@@ -57,16 +58,30 @@ export function natpairTableStep(r: NatPairRecord): NftStep {
     `add set ${t} sources { type ifname . ipv4_addr; comment "${r.role === 'customer' ? 'customer VMs of the map' : 'management servers'}: who may use the pair from inside"; }`,
   ];
   if (r.role === 'customer') {
+    // Two customers may send the very same tuple (10.0.0.100:123 → 198.18.0.2:5123): one
+    // conntrack zone per customer interface makes them two connections. Priority raw (-300), before
+    // conntrack (-200), so the entry is created in the zone. zone-orig only: the replies come back
+    // on a transit interface, which has no zone, and find their entry in the default reply zone
+    // (nf_conntrack_core.c resolve_normal_ct looks up both directions' zone ids).
+    add.push(
+      `add map ${t} inside_zone { typeof iifname : ct zone; comment "customer interface -> conntrack zone of its connections"; }`,
+      `add chain ${t} zone_in { type filter hook prerouting priority raw; policy accept; }`,
+      `flush chain ${t} zone_in`,
+      `add rule ${t} zone_in iifname @inside ct original zone set iifname map @inside_zone`,
+    );
     // Routing by destination cannot tell two customers' 10.0.0.100 apart: the connection remembers
     // its customer interface in ct mark, and its packets towards the customer carry it as the
-    // packet mark that `ip rule fwmark` turns into the customer's table. Priority mangle (-150):
-    // after conntrack (-200), before DNAT (-100) and the routing decision.
+    // packet mark that `ip rule fwmark` turns into the customer's table. Packets *from* a customer
+    // carry it too, so that the reverse-path check (src_valid_mark) finds their source in their
+    // customer's table, whatever rp_filter the node uses. Priority mangle (-150): after conntrack
+    // (-200), before DNAT (-100) and the routing decision.
     add.push(
       `add map ${t} inside_mark { type ifname : mark; comment "customer interface -> mark of its table"; }`,
       `add map ${t} vm_mark { type ipv4_addr : mark; comment "unique address of a VM -> mark of its customer's table"; }`,
       `add set ${t} marks { type mark; comment "marks of the customer tables"; }`,
       `add chain ${t} mark_in { type filter hook prerouting priority mangle; policy accept; }`,
       `flush chain ${t} mark_in`,
+      `add rule ${t} mark_in iifname @inside meta mark set iifname map @inside_mark`,
       `add rule ${t} mark_in iifname @inside ct state new ct mark set iifname map @inside_mark`,
       `add rule ${t} mark_in iifname @transit ct state new ct mark set ip daddr map @vm_mark`,
       `add rule ${t} mark_in iifname @transit ct mark @marks meta mark set ct mark`,
@@ -93,6 +108,29 @@ export function natpairTableStep(r: NatPairRecord): NftStep {
     r.role === 'customer' ? `add rule ${t} nat_out oifname @inside ct status dnat counter snat to ${customerFace(r)}` : `add rule ${t} nat_out oifname @inside ct status dnat counter masquerade`,
   );
   return nft(add, [`delete table ${t}`], `natpair ${r.name}: DNAT by unique address, masquerade on egress`, { shared: true, provides: t });
+}
+
+export const natpairArpTable = (r: Pick<NatPairRecord, 'name'>): string => `arp vmrouter-natpair-${r.name}`;
+
+/**
+ * ARP from a customer link is checked against the reverse path too: arp_process routes the target
+ * with the sender as source and the skb's mark (net/ipv4/arp.c). Marking it for the customer's
+ * table lets a strict or loose rp_filter find the sender there (a VM, or the router of `via`).
+ */
+function natpairArpStep(r: NatPairRecord): NftStep {
+  const t = natpairArpTable(r);
+  return nft(
+    [
+      `add table ${t}`,
+      `add map ${t} inside_mark { type ifname : mark; comment "customer interface -> mark of its table"; }`,
+      `add chain ${t} mark_in { type filter hook input priority filter; policy accept; }`,
+      `flush chain ${t} mark_in`,
+      `add rule ${t} mark_in meta mark set iifname map @inside_mark`,
+    ],
+    [`delete table ${t}`],
+    `natpair ${r.name}: ARP from a customer link is checked in its customer's table`,
+    { shared: true, provides: t },
+  );
 }
 
 /** IPv4 forwarding is decided by the interface a packet comes in on (conf/IFACE/forwarding), not node-wide. */
@@ -134,18 +172,28 @@ function customerAttachment(r: NatPairRecord, c: NatPairRecord['customers'][numb
   const vms = r.entries.filter((e) => e.iface === dev);
   const steps: Step[] = [
     natpairTableStep(r),
+    natpairArpStep(r),
     forwarding(dev),
-    // Customers' addresses overlap each other: no reverse route for them can be in the main table,
-    // and ARP from a VM carries no mark. Strict or loose reverse-path filtering (RFC 3704) would drop
-    // them here, so it is switched off on the customer interfaces only. The kernel uses the larger of
-    // conf/all and conf/IFACE (Documentation/networking/ip-sysctl.rst), so conf/all must stay 0.
-    sysctl(`net/ipv4/conf/${dev}/rp_filter`, '0', '0', `customer addresses behind ${dev} overlap others: no reverse path to check`),
+    // Customers' addresses overlap each other, so no reverse route for them can be in the main
+    // table. Their packets (and ARP) carry their customer's mark, and with src_valid_mark the
+    // reverse-path check (RFC 3704, strict or loose) looks the source up with it: in the
+    // customer's table, where the VM's /32 points back out of this interface. So rp_filter may be
+    // anything on this node (Documentation/networking/ip-sysctl.rst src_valid_mark, rp_filter).
+    sysctl(`net/ipv4/conf/${dev}/src_valid_mark`, '1', '0', `reverse-path checks on ${dev} look sources up in table ${c.table}`),
   ];
   const rule = ['pref', String(r.priority), 'fwmark', String(c.mark), 'lookup', String(c.table), 'proto', RT_PROTO];
   steps.push(ip(4, ['rule', 'add', ...rule], ['rule', 'del', ...rule], `traffic towards customer ${dev} (ct mark) uses table ${c.table}`));
+  // A router in front of VMs is a neighbour on the link: its own /32, so that its ARP passes the
+  // reverse-path check and the VMs' routes through it are valid on an interface without address.
+  for (const gw of [...new Set(vms.flatMap((v) => (v.via ? [v.via] : [])))]) {
+    const route = [`${gw}/32`, 'dev', dev, 'table', String(c.table), 'proto', RT_PROTO];
+    steps.push(ip(4, ['route', 'add', ...route], ['route', 'del', ...route], `${gw}, the router in front of VMs of customer ${dev}, is on the link`));
+  }
   for (const v of vms) {
-    const route = [`${v.address}/32`, ...(v.via ? ['via', v.via] : []), 'dev', dev, 'table', String(c.table), 'proto', RT_PROTO];
-    steps.push(ip(4, ['route', 'add', ...route], ['route', 'del', ...route], `${v.address} of customer ${dev}`));
+    // onlink: the customer interface has no address, so the kernel would otherwise find no
+    // connected route for the gateway ("Nexthop has invalid gateway")
+    const route = [`${v.address}/32`, ...(v.via ? ['via', v.via] : []), 'dev', dev, ...(v.via ? ['onlink'] : []), 'table', String(c.table), 'proto', RT_PROTO];
+    steps.push(ip(4, ['route', 'add', ...route], ['route', 'del', ...route], `${v.address} of customer ${dev}${v.via ? ` behind ${v.via}` : ''}`));
   }
   for (const v of vms) {
     steps.push(element(t, 'from_transit', v.customer, v.address, `${v.customer} leads to ${v.address} on ${dev}`));
@@ -154,8 +202,10 @@ function customerAttachment(r: NatPairRecord, c: NatPairRecord['customers'][numb
   for (const v of vms) steps.push(element(t, 'sources', `${quoteIfname(dev)} . ${v.address}`, null, `${v.address} behind ${dev} may reach the management servers`));
   steps.push(element(t, 'marks', String(c.mark), null, `mark ${c.mark} is a customer table`));
   steps.push(element(t, 'inside_mark', quoteIfname(dev), String(c.mark), `connections from ${dev} answer through table ${c.table}`));
+  steps.push(element(t, 'inside_zone', quoteIfname(dev), String(c.zone), `connections from ${dev} live in conntrack zone ${c.zone}`));
+  steps.push(element(natpairArpTable(r), 'inside_mark', quoteIfname(dev), String(c.mark), `ARP from ${dev} is checked in table ${c.table}`));
   steps.push(element(t, 'inside', quoteIfname(dev), null, `${dev} is a customer interface`));
-  return { iface: dev, summary: `customer interface, table ${c.table}, ${vms.length} VM${vms.length === 1 ? '' : 's'}`, steps };
+  return { iface: dev, summary: `customer interface, table ${c.table}, conntrack zone ${c.zone}, ${vms.length} VM${vms.length === 1 ? '' : 's'}`, steps };
 }
 
 function insideAttachment(r: NatPairRecord, dev: string): Attachment {

@@ -15,6 +15,13 @@ export const NAT6_TABLE = 'ip6 vmrouter';
  * prerouting guard for traffic from TAPs: mark it (the mark selects the network's table through one
  * `ip rule fwmark` per table) and drop any source address that is not bound to that TAP.
  * Priority mangle (-150): before the routing decision, so the mark is seen by the rule lookup.
+ *
+ * The marks also serve the kernel's reverse-path check (RFC 3704). It looks a packet's source up
+ * without an input interface, in main unless src_valid_mark lets it use the packet's mark; VMs are
+ * routed in their network's table, and a TAP has no IPv4 address, on which even loose mode drops
+ * what does not route back through it (net/ipv4/fib_frontend.c __fib_validate_source). With the
+ * mark, a VM's source routes back to its TAP and an Internet source arriving on a VMC uplink to the
+ * table's default route on that uplink: strict filtering (a CIS-hardened conf/all) passes them.
  */
 export function inetTable(): NftStep {
   const t = INET_TABLE;
@@ -25,8 +32,10 @@ export function inetTable(): NftStep {
       `add map ${t} tapmark { type ifname : mark; comment "TAP -> mark of its network"; }`,
       `add set ${t} vm4 { type ifname . ipv4_addr; comment "IPv4 sources a TAP may use"; }`,
       `add set ${t} vm6 { type ifname . ipv6_addr; comment "IPv6 sources a TAP may use"; }`,
+      `add map ${t} ingress4 { type ifname . ipv4_addr : mark; flags interval; comment "uplink . VM subnet -> mark of its network"; }`,
       `add chain ${t} guard { type filter hook prerouting priority mangle; policy accept; }`,
       `flush chain ${t} guard`,
+      `add rule ${t} guard meta mark set iifname . ip daddr map @ingress4`,
       `add rule ${t} guard iifname != @taps return`,
       `add rule ${t} guard meta mark set iifname map @tapmark`,
       // A VM is not a router (RA guard, RFC 6105) and not a DHCP server, whatever source it uses.
@@ -65,12 +74,15 @@ export function arpTable(): NftStep {
       `add map ${t} arp_src { type ifname : ipv4_addr; comment "output interface -> source address of ARP requests"; }`,
       `add set ${t} taps { type ifname; comment "TAPs bound by vmrouter tap up"; }`,
       `add set ${t} vm4 { type ifname . ipv4_addr; comment "IPv4 addresses a TAP may claim"; }`,
+      `add map ${t} tapmark { type ifname : mark; comment "TAP -> mark of its network: its reverse-path check uses the network's table"; }`,
       `add chain ${t} out { type filter hook output priority filter; policy accept; }`,
       `flush chain ${t} out`,
       `add rule ${t} out arp operation request arp saddr ip set oifname map @arp_src`,
       `add chain ${t} in { type filter hook input priority filter; policy accept; }`,
       `flush chain ${t} in`,
       `add rule ${t} in iifname != @taps return`,
+      // arp_process routes the target with the sender as source and this mark (src_valid_mark)
+      `add rule ${t} in meta mark set iifname map @tapmark`,
       `add rule ${t} in arp saddr ip 0.0.0.0 accept`,
       `add rule ${t} in iifname . arp saddr ip @vm4 accept`,
       `add rule ${t} in counter drop comment "vmrouter: ARP from a VM for an address it does not own"`,

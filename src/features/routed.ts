@@ -77,6 +77,10 @@ export function planNetwork(n: Network): Step[] {
           : ruleStep(4, n, ['to', subnet.cidr], 'all traffic for the subnet, the node\'s own included, uses the table'),
       );
       steps.push(ruleStep(4, n, ['fwmark', String(n.mark)], 'traffic from this network\'s TAPs (marked by nft) uses the table'));
+      // packets for the VMs arriving on the uplink carry the mark too, so that reverse-path checks
+      // find their source's way back in the table (nft-skeleton.ts inetTable)
+      steps.push(sysctl(`net/ipv4/conf/${dev}/src_valid_mark`, '1', '0', 'reverse-path checks on the uplink use the packet mark: the table routes the VMs'));
+      steps.push(element(INET_TABLE, 'ingress4', `${quoteIfname(dev)} . ${subnet.cidr}`, String(n.mark), `packets for ${subnet.cidr} arriving on the uplink are marked for table ${T}`));
       if (arpIp) steps.push(element(ARP_TABLE, 'arp_src', quoteIfname(dev), arpIp, 'ARP requests of the node on the uplink carry arp_ip'));
     }
     if (n.natOut) steps.push(element(NAT_TABLE, 'masq', `${subnet.cidr} . ${quoteIfname(n.natOut)}`, null, `masquerade ${subnet.cidr} out of ${n.natOut}`));
@@ -127,6 +131,7 @@ export function planTap(n: Network, b: TapBinding): Step[] {
     steps.push(sysctl(`net/ipv4/conf/${tap}/proxy_arp`, '1', '0', 'answer the VM\'s ARP for its gateway and other VMs'));
     steps.push(sysctl(`net/ipv4/neigh/${tap}/proxy_delay`, String(n.proxyDelay), ARP_PROXY_DELAY_DEFAULT, 'answer the VM\'s ARP without the random delay'));
     if (n.forwarding) steps.push(sysctl(`net/ipv4/conf/${tap}/forwarding`, '1', '0', 'forward IPv4 from the VM'));
+    steps.push(sysctl(`net/ipv4/conf/${tap}/src_valid_mark`, '1', '0', 'reverse-path checks on the TAP use its mark: the VM is routed in the network\'s table'));
   }
   if (n.v6 && b.ip6s.length > 0) {
     steps.push(sysctl(`net/ipv6/conf/${tap}/proxy_ndp`, '1', '0', 'answer the VM\'s NDP for its gateway'));
@@ -146,6 +151,7 @@ export function planTap(n: Network, b: TapBinding): Step[] {
   for (const a of b.ip6s) steps.push(element(INET_TABLE, 'vm6', `${q} . ${a}`, null, `${tap} may send from ${a}`));
   for (const a of b.ips) steps.push(element(ARP_TABLE, 'vm4', `${q} . ${a}`, null, `${tap} may claim ${a} in ARP`));
   if (n.v4 && b.ips.length > 0) steps.push(element(ARP_TABLE, 'arp_src', q, n.v4.gateway, 'ARP requests to the VM carry its gateway as source'));
+  if (n.v4 && b.ips.length > 0) steps.push(element(ARP_TABLE, 'tapmark', q, String(n.mark), `ARP from ${tap} is checked in table ${T}`));
   steps.push(element(INET_TABLE, 'tapmark', q, String(n.mark), `traffic from ${tap} uses table ${T}`));
   // membership last: until then the TAP's traffic is not checked, after it every allowed source is known
   steps.push(element(ARP_TABLE, 'taps', q, null, `ARP from ${tap} is checked`));

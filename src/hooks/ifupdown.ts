@@ -60,13 +60,8 @@ function featureOperations(ctx: Context, env: Env, direction: 'up' | 'down', ifa
         ops.push(featureDownOp(f.kind, name, iface));
         continue;
       }
-      const config = ctx.globals.config;
-      const record = ctx.config().features.get(f.kind)?.find((r) => r.name === name);
-      if (!record) throw new UsageError(`${iface}: ${option} ${name}: no [${f.kind} ${name}] section in ${config}`);
-      const attachments = f.attach(record, ctx.kernel());
-      const mine = attachments.find((a) => a.iface === iface);
-      if (!mine) throw new UsageError(`${iface}: ${option} ${name}: [${f.kind} ${name}] in ${config} does not attach to ${iface} (it does to ${attachments.map((a) => a.iface).join(', ') || 'no interface'})`);
-      ops.push(featureUpOp(ctx.host, f.kind, record, mine));
+      const mine = ctx.featureAttachment(f, name, iface);
+      ops.push(featureUpOp(ctx.host, f.kind, name, mine));
     }
   }
   return ops;

@@ -6,6 +6,7 @@
 import { InputError, InvalidInput, formatOrigin } from '../config/errors.js';
 import type { RawNetwork, RawValue } from '../config/raw.js';
 import type { FeatureContext } from '../features/feature.js';
+import ipaddr from 'ipaddr.js';
 import { contains, parseAddress, parsePrefix, type Prefix } from './addr.js';
 import { addressOf, allocate, blockProblem, pairsInBlock, type Want } from './nat-plan.js';
 import { ifnameProblem, networkNameProblem, parseUint } from './names.js';
@@ -36,6 +37,11 @@ export interface NatCustomer {
   iface: string;
   table: number;
   mark: number;
+  /**
+   * conntrack zone of connections entering on this interface: customers use the same addresses and
+   * ports as each other, so without a zone each their identical tuples would be one connection
+   */
+  zone: number;
 }
 
 export interface NatPairRecord {
@@ -55,6 +61,8 @@ export interface NatPairRecord {
 }
 
 const RESERVED_TABLES = [0, 253, 254, 255];
+/** conntrack zones are 16 bits (struct nf_conntrack_zone.id); 0 is the default zone */
+const MAX_ZONE = 65535;
 const DEFAULT_PRIORITY = 10000;
 
 interface Line {
@@ -83,6 +91,8 @@ function parseLine(c: Checker, key: 'server' | 'map', raw: RawValue): Line | nul
     const value = parseAddress(words.shift() ?? '', 4)?.address ?? null;
     if (word === 'via' && key === 'map' && via === null) {
       if (value === null) return fail('via needs an IPv4 address (the next hop towards the VM)');
+      const problem = gatewayProblem(value, address);
+      if (problem) return fail(`via ${value} ${problem}`);
       via = value;
     } else if (word === 'as' && pin === null) {
       if (value === null) return fail('as needs an IPv4 address of the block');
@@ -90,6 +100,22 @@ function parseLine(c: Checker, key: 'server' | 'map', raw: RawValue): Line | nul
     } else return fail(`unexpected ${JSON.stringify(word)} (expected ${key === 'map' ? '"via GATEWAY" or ' : ''}"as UNIQUE")`);
   }
   return { raw, iface, address, via, pin };
+}
+
+/**
+ * Why a next hop can never carry the VM's traffic, or null. A gateway is a unicast neighbour on the
+ * customer link (RFC 1812 5.2.4.3 rules out the others as next hops); the VM itself is no gateway.
+ */
+function gatewayProblem(via: string, address: string): string | null {
+  if (via === address) return 'is the VM itself: a next hop must be the router in front of it';
+  const range = ipaddr.IPv4.parse(via).range();
+  const why: Record<string, string> = {
+    unspecified: 'is the unspecified address',
+    broadcast: 'is the limited broadcast address',
+    multicast: 'is a multicast address',
+    loopback: 'is a loopback address: it never leaves this node',
+  };
+  return why[range] ? `${why[range]}, not a router on the customer link` : null;
 }
 
 /** "10.0.0.1/24": an address of the node with the length of its subnet (host bits set, unlike a prefix). */
@@ -170,7 +196,8 @@ function verifyOne(raw: RawNetwork, context: FeatureContext): { record: NatPairR
       ? c.typed('table', (t) => parseUint(t, 1, 0xffffffff - ifaces.length + 1), 'is not a usable routing table id (1-4294967295)')
       : (c.required('table', `for role customer (the first of ${ifaces.length} routing tables, one per customer interface: ${ifaces.join(', ')})`), null);
     if (base !== null) {
-      customers = ifaces.map((iface, i) => ({ iface, table: base + i, mark: base + i }));
+      customers = ifaces.map((iface, i) => ({ iface, table: base + i, mark: base + i, zone: base + i }));
+      if (base + ifaces.length - 1 > MAX_ZONE) c.fail('table', `${base}-${base + ifaces.length - 1} (one table per customer interface) is above ${MAX_ZONE}: each id is also the conntrack zone of its customer interface, and zones are 16 bits`);
       const reserved = customers.find((x) => RESERVED_TABLES.includes(x.table));
       if (reserved) c.fail('table', `${base}-${base + ifaces.length - 1} (one table per customer interface) includes ${reserved.table}, reserved by the kernel (253 default, 254 main, 255 local)`);
       for (const n of context.networks) {

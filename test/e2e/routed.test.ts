@@ -127,6 +127,29 @@ t.test('IPv4 reachability', async (t) => {
   await reaches(t, 'router → VM', l.router, VM3.ip, vm3, GW);
 });
 
+t.test('strict reverse-path filtering everywhere (a CIS-hardened node) does not break routed VMs', async (t) => {
+  const [vm1, vm2, vm3] = [l.vms.tap1!, l.vms.tap2!, l.vms.tap3!];
+  const keys = ['all', 'default', 'eth0/222', 'tap1', 'tap2'].map((d) => `net.ipv4.conf.${d}.rp_filter`);
+  const before = new Map<string, string>();
+  for (const ns of [node1, node2]) for (const k of keys.filter((x) => ns === node1 || !/tap[12]/.test(x))) before.set(`${ns} ${k}`, (await inNs(ns, ['sysctl', '-n', k])).stdout.trim());
+  for (const [nk] of before) {
+    const [ns, k] = nk.split(' ') as [string, string];
+    await inNs(ns, ['sysctl', '-q', '-w', `${k}=1`]);
+  }
+  for (const ns of [node1, node2]) await inNs(ns, ['ip', 'neigh', 'flush', 'all']);
+  for (const vm of [vm1, vm2, vm3]) await inNs(vm, ['ip', 'neigh', 'flush', 'all']);
+  for (const d of ['eth0.222', 'tap1', 'tap2']) t.equal((await inNs(node1, ['cat', `/proc/sys/net/ipv4/conf/${d}/src_valid_mark`])).stdout.trim(), '1', `${d}: reverse-path checks use the packet mark`);
+  await reaches(t, 'strict: VM → gateway (its ARP for the gateway passes too)', vm1, GW, l.router, '192.0.2.11');
+  await reaches(t, 'strict: VM → internet', vm1, INET, l.inet, '192.0.2.11');
+  await reaches(t, 'strict: internet → VM', l.inet, '192.0.2.11', vm1, INET);
+  await reaches(t, 'strict: VM → VM on the same node', vm1, VM2.ip, vm2, '192.0.2.11');
+  await reaches(t, 'strict: VM → VM across nodes', vm1, VM3.ip, vm3, '192.0.2.11');
+  for (const [nk, v] of before) {
+    const [ns, k] = nk.split(' ') as [string, string];
+    await inNs(ns, ['sysctl', '-q', '-w', `${k}=${v}`]);
+  }
+});
+
 t.test('IPv6 reachability', async (t) => {
   const [vm1, vm2, vm3] = [l.vms.tap1!, l.vms.tap2!, l.vms.tap3!];
   await reaches(t, 'VM → gateway6 (default via the TAP link-local)', vm1, GW6, l.router, '2001:db8::11', '2001:db8::11');

@@ -57,10 +57,10 @@ function populated(t: Test): { dir: string; store: LedgerStore; ledger: Ledger; 
 const read = (f: string): unknown => JSON.parse(readFileSync(f, 'utf8'));
 const fileState = (f: string) => ({ text: readFileSync(f, 'utf8'), ino: statSync(f).ino, mtimeMs: statSync(f).mtimeMs });
 
-t.test('round trip: the main file and one file per TAP owner', async (t) => {
+t.test('round trip: the main file and one file per owner', async (t) => {
   const { dir, store, ledger, xFile, yFile } = populated(t);
   t.strictSame(readdirSync(dir).sort(), ['ledger.json', 'owners']);
-  t.strictSame(readdirSync(store.ownersDir).sort(), ['tap_tapx.json', 'tap_tapy.json']);
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public.json', 'tap_tapx.json', 'tap_tapy.json']);
   t.equal(store.file, join(dir, 'ledger.json'));
 
   const main = read(store.file) as { version: number; netns: unknown; generation: number; owners: Record<string, { keys?: string[] }>; objects: Record<string, { home: string }> };
@@ -68,7 +68,8 @@ t.test('round trip: the main file and one file per TAP owner', async (t) => {
   t.strictSame(main.netns, NETNS);
   t.equal(main.generation, 1);
   t.strictSame(Object.keys(main.owners), [NET, X, Y], 'the index lists every owner');
-  t.strictSame(main.owners[NET]!.keys, [table.key, fwd6.key, uplinkProxyArp.key], "a network's keys are in main");
+  t.equal(main.owners[NET]!.keys, undefined, "a network's keys are in its own file");
+  t.strictSame(read(join(store.ownersDir, 'network_public.json')), { keys: [table.key, fwd6.key, uplinkProxyArp.key], objects: {} }, 'which holds no objects: a shared table, a node-wide and an interface setting all live in main');
   t.equal(main.owners[X]!.keys, undefined, "a TAP's keys are in its own file");
   t.strictSame(main.owners[X], { kind: 'tap', record: { network: 'public', tap: 'tapx', mac: null, ips: [], ip6s: [] }, since: NOW.toISOString() });
   t.strictSame(Object.keys(main.objects), [table.key, fwd6.key, uplinkProxyArp.key], 'main keeps the main-homed objects only');
@@ -91,7 +92,7 @@ t.test('load({owners: [x]}) reads the main file and x only', async (t) => {
   t.strictSame(l.owners[X]!.keys, ledger.owners[X]!.keys);
   t.equal(l.owners[Y]!.keys, undefined, "y's entry is there, without keys");
   t.strictSame({ ...l.owners[Y], keys: ledger.owners[Y]!.keys }, ledger.owners[Y], '... and with its record');
-  t.strictSame(l.owners[NET], ledger.owners[NET], 'networks are always complete');
+  t.equal(l.owners[NET]!.keys, undefined, 'the network, not in scope, without keys');
   t.strictSame(Object.keys(l.objects).sort(), [table.key, fwd6.key, uplinkProxyArp.key, ...vmSteps('tapx', 11).map((s) => s.key)].sort());
   t.equal(l.generation, 1);
   t.throws(() => computeTransaction(l, Y, null), /ledger of tap:tapy was not loaded/);
@@ -100,6 +101,23 @@ t.test('load({owners: [x]}) reads the main file and x only', async (t) => {
   t.strictSame(Object.keys(none.objects), [table.key, fwd6.key, uplinkProxyArp.key]);
   const fresh = new LedgerStore(dir, NETNS).load({ owners: [tapOwner('new')] });
   t.equal(fresh.owners[tapOwner('new')], undefined, 'an owner not in the index has no entry');
+});
+
+t.test('load({owners, prefixes}) also reads the dependants of an owner', async (t) => {
+  const dir = tempDir(t);
+  const store = new LedgerStore(dir, NETNS);
+  const l = store.load('all');
+  const att = 'vnet:net1@br0';
+  const feature = (record: { name: string }): Desired => ({ entry: { kind: 'feature', feature: 'vnet', iface: 'br0', record }, steps: [ip(4, ['route', 'add', `192.0.2.${record.name.length}/32`, 'dev', 'br0'], ['route', 'del', `192.0.2.${record.name.length}/32`, 'dev', 'br0'], record.name)] });
+  apply(l, att, feature({ name: 'net1' }));
+  apply(l, `${att}/vm1`, feature({ name: 'net1-vm1' }));
+  apply(l, 'vnet:net1@br01/vm9', feature({ name: 'other-vm9' }));
+  store.save(l);
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['vnet_net1=br0,vm1.json', 'vnet_net1=br0.json', 'vnet_net1=br01,vm9.json'], 'one file per owner, the dependant\'s too');
+  const scoped = new LedgerStore(dir, NETNS).load({ owners: [att], prefixes: [`${att}/`] });
+  t.ok(scoped.owners[`${att}/vm1`]!.keys, 'the dependant is loaded');
+  t.equal(scoped.owners['vnet:net1@br01/vm9']!.keys, undefined, 'another attachment\'s dependant is not');
+  t.doesNotThrow(() => computeTransaction(scoped, `${att}/vm1`, null), 'so it can be released with its attachment');
 });
 
 t.test("saving after loading only x leaves y's file alone", async (t) => {
@@ -138,7 +156,7 @@ t.test("a released owner's file is deleted", async (t) => {
   const tx = computeTransaction(l, X, null);
   tx.settle(tx.actions.map(() => ({ status: 'done' })));
   store.save(l);
-  t.strictSame(readdirSync(store.ownersDir), ['tap_tapy.json']);
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public.json', 'tap_tapy.json']);
   t.throws(() => readFileSync(xFile), { code: 'ENOENT' });
   t.strictSame(fileState(yFile), y);
   const all = new LedgerStore(dir, NETNS).load('all');
@@ -171,7 +189,7 @@ t.test('an object two owners hold lives in main, and stays there when its creato
   const main = read(store.file) as { objects: Record<string, { home: string; holders: string[] }> };
   t.strictSame(main.objects[common.key], { step: common, holders: [Y], home: MAIN });
   t.notOk((read(join(store.ownersDir, 'tap_tapy.json')) as { objects: object }).objects.hasOwnProperty(common.key), 'not in the file of y, who did not create it');
-  t.strictSame(readdirSync(store.ownersDir), ['tap_tapy.json']);
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public.json', 'tap_tapy.json']);
 
   const onlyY = store.load({ owners: [Y] });
   t.strictSame(onlyY.objects[common.key], { step: common, holders: [Y], home: MAIN }, 'y sees it when only y is loaded');
@@ -218,7 +236,7 @@ t.test('a ledger written in another namespace loads as empty', async (t) => {
   const store = new LedgerStore(dir, other);
   t.strictSame(store.load('all'), emptyLedger(other), 'its objects died with that namespace');
   t.strictSame(store.load({ owners: [X] }), emptyLedger(other));
-  t.strictSame(store.strayOwnerFiles(store.load('all')).sort(), ['tap_tapx.json', 'tap_tapy.json'], 'its owner files are strays now');
+  t.strictSame(store.strayOwnerFiles(store.load('all')).sort(), ['network_public.json', 'tap_tapx.json', 'tap_tapy.json'], 'its owner files are strays now');
 
   const l = store.load('all');
   apply(l, X, tapWant('tapx', vmSteps('tapx', 21)));

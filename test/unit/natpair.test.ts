@@ -31,7 +31,7 @@ t.test('both nodes derive the same plan from the same lines, whatever their orde
   t.same(plan(m!), plan(c!), 'the management node agrees');
   const shuffled = [...CUSTOMER.slice(0, 6), CUSTOMER[8]!, CUSTOMER[7]!, CUSTOMER[6]!];
   t.same(plan(records(text(shuffled))[0]!).sort(), plan(c!).sort(), 'the order of the lines does not matter');
-  t.same(c!.customers, [{ iface: 'cA', table: 300, mark: 300 }, { iface: 'cB', table: 301, mark: 301 }], 'one table per customer interface, in name order');
+  t.same(c!.customers, [{ iface: 'cA', table: 300, mark: 300, zone: 300 }, { iface: 'cB', table: 301, mark: 301, zone: 301 }], 'one table, mark and conntrack zone per customer interface, in name order');
 });
 
 t.test('attachments: customer node', async (t) => {
@@ -45,10 +45,13 @@ t.test('attachments: customer node', async (t) => {
   const keys = (i: number) => atts[i]!.steps.map((s) => s.key);
   t.same(keys(0).filter((k) => k.includes('addr add')), ['ip -4 addr add 198.18.0.2/27 dev tr0', 'ip -4 addr add 198.18.0.3/27 dev tr0', 'ip -4 addr add 198.18.0.4/27 dev tr0', 'ip -4 addr add 198.18.0.12/27 dev tr0'], 'the primary first, then one secondary per entry');
   t.ok(keys(0).includes('ip -4 route add 198.18.0.128/27 via 198.18.0.1 dev tr0 proto 86'), 'the other node\'s /27 through the gateway');
-  t.ok(keys(1).includes('ip -4 route add 10.0.0.130/32 via 10.0.0.1 dev cA table 300 proto 86'), 'a VM behind a next hop');
+  t.ok(keys(1).includes('ip -4 route add 10.0.0.130/32 via 10.0.0.1 dev cA onlink table 300 proto 86'), 'a VM behind a next hop: onlink, as the customer interface has no address');
+  t.ok(keys(1).indexOf('ip -4 route add 10.0.0.1/32 dev cA table 300 proto 86') < keys(1).indexOf('ip -4 route add 10.0.0.130/32 via 10.0.0.1 dev cA onlink table 300 proto 86'), 'the next hop itself is on the link, in the customer table, before the routes through it');
+  t.ok(keys(1).includes('nft add element ip vmrouter-natpair-pod1 inside_zone { "cA" : 300 }'), 'cA: its conntrack zone');
+  t.ok(keys(1).includes('nft add element arp vmrouter-natpair-pod1 inside_mark { "cA" : 300 }'), 'cA: ARP from it is checked in its table');
   t.ok(keys(1).includes('ip -4 rule add pref 10000 fwmark 300 lookup 300 proto 86'));
   const sysctls = atts.flatMap((a) => a.steps.filter((s) => s.kind === 'sysctl').map((s) => s.key));
-  t.same(sysctls, ['sysctl net/ipv4/conf/tr0/forwarding', 'sysctl net/ipv4/conf/cA/forwarding', 'sysctl net/ipv4/conf/cA/rp_filter', 'sysctl net/ipv4/conf/cB/forwarding', 'sysctl net/ipv4/conf/cB/rp_filter'], 'forwarding per interface, rp_filter only on customer interfaces, nothing node-wide');
+  t.same(sysctls, ['sysctl net/ipv4/conf/tr0/forwarding', 'sysctl net/ipv4/conf/cA/forwarding', 'sysctl net/ipv4/conf/cA/src_valid_mark', 'sysctl net/ipv4/conf/cB/forwarding', 'sysctl net/ipv4/conf/cB/src_valid_mark'], 'forwarding per interface, src_valid_mark only on customer interfaces, nothing node-wide (rp_filter untouched)');
   t.ok(atts[2]!.steps.some((s) => s.kind === 'nft' && s.add[0] === 'add element ip vmrouter-natpair-pod1 from_transit { 198.18.0.12 : 10.0.0.100 }'), 'cB: DNAT of its unique address');
   t.equal(atts[2]!.steps.at(-1)!.key, 'nft add element ip vmrouter-natpair-pod1 inside { "cB" }', 'membership last, when every element it needs is there');
 });
@@ -96,6 +99,26 @@ t.test('every problem at once, with file, line and key', async (t) => {
     'vmrouter.conf:10: [natpair pod1] map: "tr0 10.0.0.5": tr0 is a transit interface, not a customer\'s',
     'vmrouter.conf:1: [natpair pod1] table: is required for role customer (the first of 2 routing tables, one per customer interface: cA, tr0)',
   ]);
+});
+
+t.test('a next hop that can never carry the traffic, and zones beyond 16 bits', async (t) => {
+  const bad = [
+    ...CUSTOMER.slice(0, 6), // 1-6
+    'map = cA 10.0.0.5 via 10.0.0.5', // 7
+    'map = cA 10.0.0.6 via 0.0.0.0', // 8
+    'map = cA 10.0.0.7 via 224.0.0.1', // 9
+    'map = cA 10.0.0.8 via 127.0.0.1', // 10
+    'map = cA 10.0.0.9 via 255.255.255.255', // 11
+  ];
+  t.same(problems(text(bad)), [
+    'vmrouter.conf:7: [natpair pod1] map: "cA 10.0.0.5 via 10.0.0.5": via 10.0.0.5 is the VM itself: a next hop must be the router in front of it',
+    'vmrouter.conf:8: [natpair pod1] map: "cA 10.0.0.6 via 0.0.0.0": via 0.0.0.0 is the unspecified address, not a router on the customer link',
+    'vmrouter.conf:9: [natpair pod1] map: "cA 10.0.0.7 via 224.0.0.1": via 224.0.0.1 is a multicast address, not a router on the customer link',
+    'vmrouter.conf:10: [natpair pod1] map: "cA 10.0.0.8 via 127.0.0.1": via 127.0.0.1 is a loopback address: it never leaves this node, not a router on the customer link',
+    'vmrouter.conf:11: [natpair pod1] map: "cA 10.0.0.9 via 255.255.255.255": via 255.255.255.255 is the limited broadcast address, not a router on the customer link',
+  ]);
+  const high = [...CUSTOMER.slice(0, 4), 'table = 65535', ...CUSTOMER.slice(5)];
+  t.same(problems(text(high)), ['vmrouter.conf:5: [natpair pod1] table: 65535-65536 (one table per customer interface) is above 65535: each id is also the conntrack zone of its customer interface, and zones are 16 bits']);
 });
 
 t.test('pins and tables that clash', async (t) => {

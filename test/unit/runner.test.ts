@@ -306,7 +306,7 @@ t.test('transactMany: several owners make one batch per channel, settings first'
   t.strictSame(keysOf(l, 'tap:tap2'), vmSteps('tap2', 21).map((s) => s.key));
   t.equal(l.objects['sysctl net/ipv4/conf/tap2/proxy_arp']!.restore, '0', 'outcomes reach the right owner');
   t.equal(l.objects[vmSteps('tap2', 21)[3]!.key]!.home, 'tap:tap2');
-  t.strictSame(readdirSync(store.ownersDir).sort(), ['tap_tap1.json', 'tap_tap2.json', 'tap_tap3.json']);
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public.json', 'tap_tap1.json', 'tap_tap2.json', 'tap_tap3.json']);
   t.strictSame({ text: readFileSync(tap3, 'utf8'), ino: statSync(tap3).ino }, tap3Before, 'an owner out of scope is not rewritten');
 });
 
@@ -327,7 +327,7 @@ t.test('transactMany: all removals before all additions, removals in reverse dep
     'nft: add element inet vmrouter vm4 { "tap2" . 192.0.2.21 } | add element inet vmrouter taps { "tap2" }',
   ]);
   t.strictSame(report, { created: 5, removed: 5, untouched: 0, warnings: [] });
-  t.strictSame(readdirSync(store.ownersDir).sort(), ['tap_tap2.json', 'tap_tap3.json'], "the released owner's file is deleted");
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public.json', 'tap_tap2.json', 'tap_tap3.json'], "the released owner's file is deleted");
   t.strictSame(Object.keys(store.load().owners), ['network:public', 'tap:tap3', 'tap:tap2']);
 });
 

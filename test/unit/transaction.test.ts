@@ -213,7 +213,7 @@ t.test('an owner whose file was not loaded cannot be planned', async (t) => {
 t.test('home: which file keeps an object', async (t) => {
   const l = fresh();
   apply(l, 'network:public', wantNet('public', [table, fwd6, proxyArp, taps('eth0')]));
-  t.strictSame(homes(l), { [table.key]: MAIN, [fwd6.key]: MAIN, [proxyArp.key]: MAIN, [taps('eth0').key]: MAIN }, "a network's objects live in main");
+  t.strictSame(homes(l), { [table.key]: MAIN, [fwd6.key]: MAIN, [proxyArp.key]: MAIN, [taps('eth0').key]: 'network:public' }, "a network's own objects live in its file; shared ones and its interface's settings in main");
   t.strictSame(l.owners['network:public']!.keys, [table.key, fwd6.key, proxyArp.key, taps('eth0').key]);
 
   apply(l, 'tap:tap1', want('tap1', [table, fwd6, proxyArp, delay('0'), route, tapmark('tap1')]));
@@ -223,7 +223,7 @@ t.test('home: which file keeps an object', async (t) => {
       [table.key]: MAIN,
       [fwd6.key]: MAIN,
       [proxyArp.key]: MAIN,
-      [taps('eth0').key]: MAIN,
+      [taps('eth0').key]: 'network:public',
       [delay('0').key]: 'tap:tap1',
       [route.key]: 'tap:tap1',
       [tapmark('tap1').key]: 'tap:tap1',

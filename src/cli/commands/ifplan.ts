@@ -31,7 +31,7 @@ function operationsOn(c: Context, iface: string, node: string | undefined): { up
     for (const record of config.features.get(f.kind) ?? []) {
       for (const a of f.attach(record, kernel)) {
         if (a.iface !== iface || (node !== undefined && a.nodes !== undefined && !a.nodes.includes(node))) continue;
-        up.push(featureUpOp(c.host, f.kind, record, a));
+        up.push(featureUpOp(c.host, f.kind, record.name, a));
         down.push(featureDownOp(f.kind, record.name, iface));
       }
     }
