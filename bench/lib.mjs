@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(ROOT, 'dist', 'vmrouter');
-// NODE_EXTRA_CA_CERTS adds ~45 ms to every node start on these machines (DESIGN.md)
+// NODE_EXTRA_CA_CERTS adds ~45 ms to every node start on these machines (docs/design.md)
 export const ENV = { ...process.env };
 delete ENV.NODE_EXTRA_CA_CERTS;
 

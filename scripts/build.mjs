@@ -4,7 +4,7 @@
 //     asset (src/native/packet.ts loads it from there) and also left in dist/ for the tests' helpers
 //  3. the bundle and the addon become a SEA blob with a V8 code cache (start-up ~20 ms instead of
 //     ~37 ms), injected with postject into a stripped copy of this node (strip before injecting:
-//     stripping after breaks the blob; DESIGN.md)
+//     stripping after breaks the blob; docs/design.md)
 //  4. the manual pages, the bash completion and the /etc example go to dist/man, dist/completion and
 //     dist/etc (scripts/gen-docs.mjs), from the same tables as --help
 // The version is VMROUTER_VERSION when set (debian/rules sets it from debian/changelog, so that

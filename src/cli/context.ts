@@ -1,10 +1,11 @@
 /** What every command shares: global options, the runner, the configuration, and output. */
 import { UsageError } from '../config/errors.js';
 import { DEFAULT_CONFIG, parseFullConfig, readConfigText, type Config } from '../config/load.js';
-import type { Attachment, Feature, FeatureRecord } from '../features/feature.js';
-import { PlanCache, planKey } from '../exec/plan-cache.js';
+import type { Feature, FeatureRecord } from '../features/feature.js';
+import { PlanCache, planKey, type CachedAttachment } from '../exec/plan-cache.js';
+import { keptRecord } from '../features/registry.js';
 import { VERSION } from '../version.js';
-import type { Network } from '../model/network.js';
+import { networksIn, type Network } from '../model/network.js';
 import { RealHost, type Host } from '../exec/host.js';
 import { detectKernel, type KernelReport } from '../exec/kernel.js';
 import { emptyLedger, LedgerStore, type Ledger } from '../exec/ledger.js';
@@ -73,7 +74,7 @@ export class Context {
    * earlier hook run stored them (exec/plan-cache.ts), else verified and planned now, every
    * interface of the section at once, and stored for the next runs.
    */
-  featureAttachment(feature: Feature<FeatureRecord>, name: string, iface: string): Attachment {
+  featureAttachment(feature: Feature<FeatureRecord>, name: string, iface: string): CachedAttachment {
     const option = `vmrouter-${feature.kind}`;
     const kernel = feature.usesKernel ? this.kernel() : undefined;
     const key = planKey([VERSION, JSON.stringify(kernel ? { vrf: kernel.vrf } : null), this.configFile, this.configText()]);
@@ -82,9 +83,10 @@ export class Context {
     if (cached) return cached;
     const record = this.config().features.get(feature.kind)?.find((r) => r.name === name);
     if (!record) throw new UsageError(`${iface}: ${option} ${name}: no [${feature.kind} ${name}] section in ${this.configFile}`);
-    const all = feature.attach(record, kernel);
-    const mine = all.find((a) => a.iface === iface);
-    if (!mine) throw new UsageError(`${iface}: ${option} ${name}: [${feature.kind} ${name}] in ${this.configFile} does not attach to ${iface} (it does to ${all.map((a) => a.iface).join(', ') || 'no interface'})`);
+    const kept = keptRecord(feature, record);
+    const all = feature.attach(record, kernel).map((attachment) => ({ kept, attachment }));
+    const mine = all.find((a) => a.attachment.iface === iface);
+    if (!mine) throw new UsageError(`${iface}: ${option} ${name}: [${feature.kind} ${name}] in ${this.configFile} does not attach to ${iface} (it does to ${all.map((a) => a.attachment.iface).join(', ') || 'no interface'})`);
     try {
       cache.write(key, feature.kind, name, all);
     } catch {
@@ -99,9 +101,9 @@ export class Context {
     return this.kernelCache;
   }
 
-  /** The networks of the configuration file. */
+  /** The routed networks of the configuration file. */
   networks(): Network[] {
-    return this.config().networks;
+    return networksIn(this.config().features);
   }
 
   /** The configured networks, or [] when the file does not exist (the hooks work without it). */
@@ -132,7 +134,7 @@ export class Context {
   async run(ops: Operation[], opts: RunOptions = {}): Promise<void> {
     if (opts.dryRun) return this.preview(ops, opts);
     for (const op of ops) {
-      const report = await this.runner.transactMany((l) => op.decide(l, 'apply'), op.scope);
+      const report = await this.runner.transactMany((l) => op.decide(l, 'apply'), op.scope, { verify: op.verify === true });
       for (const w of report.warnings) this.err(`vmrouter: warning: ${w}\n`);
       if (this.globals.verbose) {
         this.err(`vmrouter: ${op.title}: ${report.created} created, ${report.removed} removed${report.untouched ? `, ${report.untouched} left alone (not vmrouter's, or already gone)` : ''}\n`);

@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG } from '../config/load.js';
 import { ConflictError, StepFailed } from '../exec/runner.js';
 import { VERSION } from '../version.js';
 import { checkCommand } from './commands/check.js';
+import { doctorCommand, repairCommand } from './commands/doctor.js';
 import { generateCommand } from './commands/generate.js';
 import { hookCommand } from './commands/hook.js';
 import { ndpCommand } from './commands/ndp.js';
@@ -25,6 +26,7 @@ export const EXIT_STATUS: readonly (readonly [number, string])[] = [
   [0, 'success (also: help and version)'],
   [1, 'a step failed on the host; what the transaction had done was rolled back'],
   [2, 'bad input: configuration, flags or environment; nothing was applied'],
+  [3, 'doctor, repair: the kernel differs from what vmrouter applied'],
 ];
 
 /** `vmrouter tap up` for messages. */
@@ -77,6 +79,8 @@ export function buildProgram(): Command {
   program.addCommand(ndpCommand(ctx));
   program.addCommand(hookCommand(ctx));
   program.addCommand(statusCommand(ctx));
+  program.addCommand(doctorCommand(ctx));
+  program.addCommand(repairCommand(ctx));
   oneLineErrors(program);
   return program;
 }

@@ -14,34 +14,28 @@ import { suggest } from './suggest.js';
 const SECTION = /^\[([^\]]*)\]\s*(?:[;#].*)?$/;
 const KEY_VALUE = /^([^=\s][^=]*?)\s*=(.*)$/;
 
-/** The sections of a vmrouter.conf: [network NAME] ones, the single [ndp] and [dhcp], and the features' [KIND NAME]. */
+/** The sections of a vmrouter.conf: the single [ndp] and [dhcp], and the features' [KIND NAME] ([network NAME] among them). */
 export interface IniSections {
-  networks: RawNetwork[];
   /** [ndp], [dhcp]: `name` is the section kind */
   globals: Map<string, RawNetwork>;
   /** sections of the registered features, by kind, in file order */
   features: Map<string, RawNetwork[]>;
 }
 
-/** What a section kind looks like: the fixed ones, then the registered features (always named). */
+/** What a section kind looks like: the unnamed fixed ones, then the registered features (always named). */
 export function sectionSpec(kind: string): { named: boolean; keys: readonly KeySpec[] } | undefined {
   const feature = FEATURES.find((f) => f.kind === kind);
   return SECTIONS[kind] ?? (feature ? { named: true, keys: feature.keys } : undefined);
 }
 
-/** "[network NAME], [ndp], [dhcp] and [twin NAME]" for error messages. */
+/** "[network NAME], [vrf NAME], … [ndp] and [dhcp]" for error messages. */
 function sectionList(): string {
-  const all = [...Object.entries(SECTIONS).map(([k, s]) => `[${k}${s.named ? ' NAME' : ''}]`), ...FEATURES.map((f) => `[${f.kind} NAME]`)];
+  const all = [...FEATURES.map((f) => `[${f.kind} NAME]`), ...Object.keys(SECTIONS).map((k) => `[${k}]`)];
   return `${all.slice(0, -1).join(', ')} and ${all[all.length - 1]}`;
-}
-
-export function loadIni(text: string, file: string): RawNetwork[] {
-  return loadIniSections(text, file).networks;
 }
 
 export function loadIniSections(text: string, file: string): IniSections {
   const problems: InputError[] = [];
-  const networks: RawNetwork[] = [];
   const globals = new Map<string, RawNetwork>();
   const features = new Map<string, RawNetwork[]>();
   let keys: ReadonlySet<string> = new Set();
@@ -83,8 +77,7 @@ export function loadIniSections(text: string, file: string): IniSections {
         return;
       }
       current = { name: spec.named ? name! : kind!, origin: at(section), values: new Map() };
-      if (kind === 'network') networks.push(current);
-      else if (spec.named) features.set(kind!, [...(features.get(kind!) ?? []), current]);
+      if (spec.named) features.set(kind!, [...(features.get(kind!) ?? []), current]);
       else globals.set(kind!, current);
       keys = new Set(spec.keys.map((k) => k.key));
       repeatable = new Set(spec.keys.filter((k) => k.repeat).map((k) => k.key));
@@ -126,7 +119,7 @@ export function loadIniSections(text: string, file: string): IniSections {
   });
 
   if (problems.length > 0) throw new InvalidInput(problems);
-  return { networks, globals, features };
+  return { globals, features };
 }
 
 /**

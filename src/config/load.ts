@@ -1,7 +1,5 @@
-/** load: vmrouter.conf → verified networks and responder configuration. */
+/** load: vmrouter.conf → verified records of every feature (routed networks among them) and the responder's configuration. */
 import { readFileSync } from 'node:fs';
-import type { Network } from '../model/network.js';
-import { verifyNetworks } from '../model/verify.js';
 import { verifyResponder, type ResponderConfig } from '../ndp/config.js';
 import type { FeatureRecord } from '../features/feature.js';
 import { FEATURES } from '../features/registry.js';
@@ -11,9 +9,8 @@ import { loadIniSections } from './ini.js';
 export const DEFAULT_CONFIG = '/etc/vmrouter/vmrouter.conf';
 
 export interface Config {
-  networks: Network[];
   responder: ResponderConfig;
-  /** records of the registered features, by kind (every kind present, possibly empty) */
+  /** records of the registered features, by kind (every kind present, possibly empty); routed networks: model/network.ts networksIn */
   features: Map<string, FeatureRecord[]>;
 }
 
@@ -39,25 +36,16 @@ export function parseFullConfig(text: string, file: string): Config {
       return null;
     }
   };
-  const networks = attempt(() => verifyNetworks(sections.networks));
   const responder = attempt(() => verifyResponder(sections));
   const features = new Map<string, FeatureRecord[]>();
   for (const f of FEATURES) {
-    const records = attempt(() => f.verify(sections.features.get(f.kind) ?? [], { networks: networks ?? [], records: features }));
+    const records = attempt(() => f.verify(sections.features.get(f.kind) ?? [], { records: features }));
     features.set(f.kind, records ?? []);
   }
-  if (problems.length > 0 || !networks || !responder) throw new InvalidInput(problems);
-  return { networks, responder, features };
-}
-
-export function parseConfig(text: string, file: string): Network[] {
-  return parseFullConfig(text, file).networks;
+  if (problems.length > 0 || !responder) throw new InvalidInput(problems);
+  return { responder, features };
 }
 
 export function loadFullConfig(file: string = DEFAULT_CONFIG): Config {
   return parseFullConfig(readConfigText(file), file);
-}
-
-export function loadConfig(file: string = DEFAULT_CONFIG): Network[] {
-  return loadFullConfig(file).networks;
 }

@@ -1,7 +1,7 @@
 /**
- * Every configuration key, declared once: its type, which roles it applies to, its default and its
- * help text. The INI loader, the ifupdown stanza loader, `vmrouter generate` and the documentation
- * all read this table.
+ * The types of configuration keys, and the keys of the sections that are not features ([ndp],
+ * [dhcp]). Each feature declares its own keys (features/*-keys.ts); the INI loader, the ifupdown
+ * stanza loader, `vmrouter generate` and the documentation all read those tables.
  */
 
 export const ROLES = ['vmc', 'router', 'vmc+router'] as const;
@@ -93,51 +93,6 @@ export interface KeySpec {
   repeat?: boolean;
 }
 
-const VMC_ROLES: readonly Role[] = ['vmc', 'vmc+router'];
-const ROUTER_ROLES: readonly Role[] = ['router', 'vmc+router'];
-
-export const NETWORK_KEYS: readonly KeySpec[] = [
-  { key: 'role', type: 'role', help: 'what this node does for the network: vmc (hosts VMs, an external router routes), router, or vmc+router' },
-  { key: 'uplink', type: 'ifname', help: 'the interface (usually a VLAN such as eth0.222) that joins the nodes and the router of this network' },
-  { key: 'table', type: 'table', roles: VMC_ROLES, help: 'routing table that holds the VM routes (1-4294967295, not 253-255)' },
-  { key: 'table_name', type: 'table-name', roles: VMC_ROLES, help: 'name for the table, written by `vmrouter generate --rt-tables` to an rt_tables.d file' },
-  { key: 'mark', type: 'mark', roles: VMC_ROLES, default: 'the table id', help: 'firewall mark given to packets from this network\'s TAPs; one `ip rule fwmark` per table selects the table' },
-  { key: 'priority', type: 'priority', roles: VMC_ROLES, default: '10000', help: 'preference of the policy rules vmrouter adds (must sort before the main table rule at 32766)' },
-  { key: 'subnet', type: 'prefix4', help: 'IPv4 subnet of the VMs' },
-  { key: 'gateway', type: 'addr4', help: 'IPv4 gateway of the VMs (the router\'s address in subnet)' },
-  { key: 'arp_ip', type: 'addr4', roles: VMC_ROLES, help: 'source address the node puts in its own ARP requests on the uplink (required for role vmc with an IPv4 subnet)' },
-  { key: 'subnet6', type: 'prefix6', help: 'IPv6 subnet of the VMs' },
-  { key: 'gateway6', type: 'addr6', help: 'IPv6 gateway of the VMs (the router\'s address in subnet6)' },
-  { key: 'nat_out', type: 'ifname', roles: ROUTER_ROLES, help: 'MASQUERADE IPv4 traffic from subnet leaving through this interface' },
-  { key: 'upstream', type: 'ifname', roles: ROUTER_ROLES, default: 'nat_out', help: 'interface towards the internet; IPv4 forwarding is enabled on it so replies reach the VMs' },
-  { key: 'forwarding', type: 'bool', default: 'yes', help: 'enable forwarding on the interfaces that need it (uplink, upstream, TAPs); IPv6 forwarding is always node-wide in Linux' },
-  { key: 'forwarding_all', type: 'bool', default: 'no', help: 'also set net.ipv4.conf.all.forwarding (the hooks restore it with the last network; expanded stanzas leave it on)' },
-  { key: 'proxy_arp', type: 'bool', roles: VMC_ROLES, default: 'yes', help: 'answer ARP on the uplink for this node\'s VMs' },
-  { key: 'proxy_ndp', type: 'bool', roles: VMC_ROLES, default: 'yes', help: 'answer Neighbour Solicitations on the uplink for this node\'s VMs' },
-  { key: 'proxy_delay', type: 'centiseconds', roles: VMC_ROLES, default: '0', help: 'neigh proxy_delay on the uplink and TAPs, in 1/100 s; the kernel default of up to 0.8 s only slows a routed network' },
-  { key: 'tap_mac', type: 'mac', roles: VMC_ROLES, help: 'give every TAP of this network this MAC, so VMs see one gateway MAC wherever they run (snf-network used cc:47:52:4e:45:54)' },
-];
-
-export const NETWORK_KEY_NAMES: ReadonlySet<string> = new Set(NETWORK_KEYS.map((k) => k.key));
-
-export function keySpec(key: string): KeySpec | undefined {
-  return NETWORK_KEYS.find((k) => k.key === key);
-}
-
-/**
- * Option names of snf-network / gnt-networking stanzas that the ifupdown hook also understands, so a
- * node migrates by installing vmrouter. Their address family comes from the stanza (inet or inet6).
- */
-export const LEGACY_OPTIONS: Readonly<Record<string, { inet: string; inet6: string; help: string }>> = {
-  'ip-routing-table': { inet: 'table', inet6: 'table', help: 'routing table (id or rt_tables name)' },
-  'ip-routes': { inet: 'subnet', inet6: 'subnet6', help: 'the routed subnet' },
-  'ip-gateway': { inet: 'gateway', inet6: 'gateway6', help: 'the router' },
-  'ip-forwarding': { inet: 'forwarding', inet6: 'forwarding', help: '1 to enable forwarding, 0 to leave it alone' },
-  'ip-proxy-arp': { inet: 'proxy_arp', inet6: 'proxy_arp', help: '1 to answer ARP for the VMs' },
-  'ip-proxy-ndp': { inet: 'proxy_ndp', inet6: 'proxy_ndp', help: '1 to answer NDP for the VMs' },
-  'arp-ip': { inet: 'arp_ip', inet6: 'arp_ip', help: 'source address of the node\'s ARP requests' },
-};
-
 /** [ndp]: the responder's IPv6 side (router advertisements, neighbour solicitations, DHCPv6). */
 export const NDP_KEYS: readonly KeySpec[] = [
   { key: 'enabled', type: 'bool', default: 'yes', help: 'answer router and neighbour solicitations and DHCPv6 on bound TAPs of IPv6 networks' },
@@ -164,9 +119,11 @@ export const DHCP_KEYS: readonly KeySpec[] = [
   { key: 'mtu', type: 'mtu', help: 'interface MTU (option 26)' },
 ];
 
-/** The sections of vmrouter.conf and their keys. */
-export const SECTIONS: Readonly<Record<string, { named: boolean; keys: readonly KeySpec[] }>> = {
-  network: { named: true, keys: NETWORK_KEYS },
-  ndp: { named: false, keys: NDP_KEYS },
-  dhcp: { named: false, keys: DHCP_KEYS },
+/**
+ * The sections of vmrouter.conf that are not features: one of each at most, without a name. The
+ * named sections are the registered features (features/registry.ts), routed networks included.
+ */
+export const SECTIONS: Readonly<Record<string, { named: false; keys: readonly KeySpec[]; about: string }>> = {
+  ndp: { named: false, keys: NDP_KEYS, about: 'The IPv6 side of the responder, `vmrouter ndp`: router advertisements, neighbour solicitations and DHCPv6 on bound TAPs.' },
+  dhcp: { named: false, keys: DHCP_KEYS, about: 'The DHCPv4 server of the responder for bound TAPs: each VM gets the address bound to its TAP.' },
 };

@@ -9,7 +9,7 @@
  */
 import { InputError, InvalidInput, type Origin } from './errors.js';
 import type { RawNetwork } from './raw.js';
-import { LEGACY_OPTIONS, NETWORK_KEYS } from './schema.js';
+import { LEGACY_OPTIONS, NETWORK_KEYS } from '../features/network-keys.js';
 
 export type AddressFamily = 'inet' | 'inet6';
 

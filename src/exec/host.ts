@@ -48,6 +48,8 @@ export interface Host {
   /** link-local IPv6 addresses of a device */
   linkLocals(dev: string): string[];
   sendFrame(dev: string, frame: Buffer): void;
+  /** Runs a listing (`ip -j …`, `nft -j list …`), `input` on standard input; its output, or an Error with its message. */
+  query(file: 'ip' | 'nft', args: string[], input?: string): Promise<string>;
 }
 
 /** Characters iproute2's batch tokenizer or nft would read specially; planned argv never has them. */
@@ -97,6 +99,12 @@ export class RealHost implements Host {
       .map((l) => l.trim().split(/\s+/))
       .filter((f) => f.length >= 6 && parseInt(f[1]!, 16) === ifindex && f[3] === '20')
       .map((f) => f[0]!.match(/.{4}/g)!.join(':'));
+  }
+
+  async query(file: 'ip' | 'nft', args: string[], input = ''): Promise<string> {
+    const r = await run(file, args, input);
+    if (r.exitCode !== 0) throw new Error(`${file} ${args.join(' ')}: ${r.stderr.trim() || `exited with ${r.exitCode}`}`);
+    return r.stdout;
   }
 
   private ifindexes = new Map<string, number>();

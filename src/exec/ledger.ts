@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { TapBinding } from '../model/binding.js';
 import type { FeatureRecord } from '../features/feature.js';
-import type { Network } from '../model/network.js';
 import type { HeldStep } from '../plan/step.js';
+import { migrateNetworkOwners, type LedgerIndex } from './ledger-migrate.js';
 import type { NetnsIdentity } from './state-dir.js';
 
 export const MAIN = 'main';
@@ -32,13 +32,14 @@ export interface LedgerObject {
   home: string;
   /** for a table: its incarnation; for an element: the incarnation of its table it was added to */
   generation?: number;
+  /** for a table: its chains and rules as the kernel listed them once applied (exec/kernel-state.ts), for doctor */
+  fingerprint?: string;
 }
 
 /** `ifindex` of the owner's device when it was applied: a re-created device starts from scratch. */
 export type OwnerEntry = (
-  | { kind: 'network'; record: Network }
   | { kind: 'tap'; record: TapBinding }
-  /** an attachment of a registered feature (features/registry.ts) to one interface */
+  /** an attachment of a registered feature (features/registry.ts, routed networks too) to one interface */
   | { kind: 'feature'; feature: string; iface: string; record: FeatureRecord; summary?: string }
 ) & {
   since: string;
@@ -56,7 +57,6 @@ export interface Ledger {
   owners: Record<string, OwnerEntry>;
 }
 
-export const networkOwner = (name: string): string => `network:${name}`;
 export const tapOwner = (tap: string): string => `tap:${tap}`;
 /**
  * `tap:tap0` → `tap_tap0.json`, `natpair:pod1@tr0` → `natpair_pod1=tr0.json`, `vnet:n@br0/vm1` →
@@ -111,7 +111,9 @@ export class LedgerStore {
     if (main.version !== 2) throw new Error(`${this.file}: unknown ledger version ${String(main.version)}; remove it only if nothing vmrouter applied is left`);
     // Written in another namespace that had this name (deleted and re-created since): the kernel
     // objects it lists died with that namespace.
-    return main.netns.inode === this.netns.inode ? main : null;
+    if (main.netns.inode !== this.netns.inode) return null;
+    migrateNetworkOwners(main as LedgerIndex);
+    return main;
   }
 
   /** The ledger with the objects of the main file and of the owners in scope. */

@@ -13,7 +13,13 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Attachment } from '../features/feature.js';
+import type { Attachment, FeatureRecord } from '../features/feature.js';
+
+/** An attachment and what the ledger keeps of its record. */
+export interface CachedAttachment {
+  kept: FeatureRecord;
+  attachment: Attachment;
+}
 
 export function planKey(parts: readonly string[]): string {
   const h = createHash('sha256');
@@ -30,21 +36,21 @@ export class PlanCache {
     this.dir = join(stateDir, 'plans');
   }
 
-  /** The cached attachments of one section, by interface; undefined when not cached under `key`. */
-  read(key: string, kind: string, name: string, iface: string): Attachment | undefined {
+  /** The cached attachment of one section on one interface; undefined when not cached under `key`. */
+  read(key: string, kind: string, name: string, iface: string): CachedAttachment | undefined {
     try {
-      return JSON.parse(readFileSync(join(this.dir, key, fileOf(kind, name, iface)), 'utf8')) as Attachment;
+      return JSON.parse(readFileSync(join(this.dir, key, fileOf(kind, name, iface)), 'utf8')) as CachedAttachment;
     } catch {
       return undefined;
     }
   }
 
   /** Stores every attachment of a section under `key`, and drops plans of other keys. */
-  write(key: string, kind: string, name: string, attachments: readonly Attachment[]): void {
+  write(key: string, kind: string, name: string, attachments: readonly CachedAttachment[]): void {
     const dir = join(this.dir, key);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     for (const a of attachments) {
-      const file = join(dir, fileOf(kind, name, a.iface));
+      const file = join(dir, fileOf(kind, name, a.attachment.iface));
       const tmp = `${file}.${process.pid}.tmp`;
       writeFileSync(tmp, JSON.stringify(a), { mode: 0o644 });
       renameSync(tmp, file);

@@ -8,6 +8,8 @@ import type { AnnounceStep, HeldStep } from '../plan/step.js';
 import { arpAnnouncement, unsolicitedNa } from '../ndp/frames.js';
 import type { Host } from './host.js';
 import { LedgerStore, type Ledger, type Scope } from './ledger.js';
+import { check } from '../doctor/check.js';
+import { nftTables, readKernel } from './kernel-state.js';
 import { computeTransaction, describe, type Action, type Desired, type Outcome, type TxPlan } from './transaction.js';
 
 /** "already there": the object exists and somebody else made it */
@@ -90,43 +92,103 @@ export class Runner {
   /**
    * Several owners in one transaction (`tap sync`): all their actions run as a few batches, and a
    * failure anywhere rolls back everything. `scope` says whose ledger files `decide` may touch.
+   *
+   * `verify` (applying what is already applied: `ifup --force`, `up`, `tap up` of a bound TAP,
+   * `repair`): the kernel is read first, and what the ledger holds but the kernel lost or changed is
+   * made again (TxOptions.redo). Whatever `verify` says, an element whose nft table the kernel lost
+   * (`nft flush ruleset`, a reload of nftables.service) makes the table again from the ledger and
+   * the transaction retried once, rather than failing.
    */
-  async transactMany(decide: (ledger: Ledger) => Decision[], scope: Scope): Promise<Report> {
+  async transactMany(decide: (ledger: Ledger) => Decision[], scope: Scope, opts: { verify?: boolean } = {}): Promise<Report> {
     phase('start');
     return this.store.withLock(async () => {
       phase('lock');
-      const ledger = this.store.load(scope);
-      phase('load ledger');
-      const decisions = decide(ledger);
-      phase('decide');
-      const txs = decisions.map((d) => computeTransaction(ledger, d.owner, d.desired));
-      phase('compute');
-      const conflicts = txs.flatMap((tx) => tx.conflicts.map((c) => (txs.length > 1 ? `${tx.owner}: ${c}` : c)));
-      if (conflicts.length > 0) throw new ConflictError(conflicts);
-      const order = txs.length === 1 ? txs[0]!.actions.map((a, i) => ({ a, tx: 0, i })) : batchOrder(txs);
-      const actions = order.map((x) => x.a);
-      const result = await this.execute(actions);
-      if (result.failure) {
-        const done = actions.map((a, i) => ({ action: a, outcome: result.outcomes[i]! })).filter((x) => x.outcome?.status === 'done');
-        const problems = await this.rollback(done);
-        const failed = order[result.failure.index]!;
-        throw new StepFailed(failed.a.step, result.failure.message, problems, txs.length > 1 ? txs[failed.tx]!.owner : undefined);
+      try {
+        return await this.attempt(decide, scope, opts.verify === true, null);
+      } catch (e) {
+        if (!(e instanceof LostTable)) throw e;
+        return this.attempt(decide, scope, opts.verify === true, e.table);
       }
-      const perTx = txs.map((tx) => new Array<Outcome>(tx.actions.length));
-      order.forEach((x, k) => (perTx[x.tx]![x.i] = result.outcomes[k]!));
-      txs.forEach((tx, t) => tx.settle(perTx[t]!));
-      this.store.save(ledger);
-      phase('save ledger');
-      const warnings = this.announce(txs.flatMap((tx) => tx.announces));
-      phase('announce');
-      const count = (op: Action['op'], status: Outcome['status']) => actions.filter((a, i) => a.op === op && result.outcomes[i]?.status === status).length;
-      return {
-        created: count('do', 'done'),
-        removed: count('undo', 'done'),
-        untouched: count('do', 'foreign') + count('undo', 'gone'),
-        warnings,
-      };
     });
+  }
+
+  private async attempt(decide: (ledger: Ledger) => Decision[], scope: Scope, verify: boolean, lost: string | null): Promise<Report> {
+    const ledger = this.store.load(scope);
+    phase('load ledger');
+    const decisions = decide(ledger);
+    phase('decide');
+    const redo = new Set<string>();
+    if (verify && decisions.some((d) => ledger.owners[d.owner] !== undefined)) {
+      const kernel = await readKernel(this.host);
+      const sysctl = (path: string) => {
+        try {
+          return this.host.readSysctl(path);
+        } catch {
+          return null;
+        }
+      };
+      for (const f of check({ ledger, kernel, sysctl })) if (f.kind === 'missing' || f.kind === 'differs') redo.add(f.key);
+      phase('read kernel');
+    }
+    if (lost !== null) redo.add(`nft table ${lost}`);
+    // Tables the decisions' elements live in, gone from the kernel: made again before anything
+    // else, held by whoever holds them (a network, for a TAP's elements); their elements in the
+    // ledger are of the old incarnation now, so the owners of this transaction add theirs again.
+    const pre: Action[] = [];
+    const within = new Set(decisions.flatMap((d) => (d.desired?.steps ?? []).flatMap((st) => (st.kind === 'nft' && st.within ? [st.within] : []))));
+    for (const table of within) {
+      const obj = ledger.objects[`nft table ${table}`];
+      if (!obj || !redo.has(obj.step.key) || decisions.some((d) => d.desired?.steps.some((st) => st.key === obj.step.key))) continue;
+      redo.delete(obj.step.key);
+      obj.generation = ++ledger.generation;
+      pre.push({ op: 'do', step: obj.step });
+    }
+    const txs = decisions.map((d) => computeTransaction(ledger, d.owner, d.desired, { redo }));
+    phase('compute');
+    const conflicts = txs.flatMap((tx) => tx.conflicts.map((c) => (txs.length > 1 ? `${tx.owner}: ${c}` : c)));
+    if (conflicts.length > 0) throw new ConflictError(conflicts);
+    const order = [...pre.map((a, i) => ({ a, tx: -1, i })), ...(txs.length === 1 ? txs[0]!.actions.map((a, i) => ({ a, tx: 0, i })) : batchOrder(txs))];
+    const actions = order.map((x) => x.a);
+    const result = await this.execute(actions);
+    if (result.failure) {
+      const done = actions.map((a, i) => ({ action: a, outcome: result.outcomes[i]! })).filter((x) => x.outcome?.status === 'done');
+      const problems = await this.rollback(done);
+      const failed = order[result.failure.index]!;
+      const error = new StepFailed(failed.a.step, result.failure.message, problems, failed.tx >= 0 && txs.length > 1 ? txs[failed.tx]!.owner : undefined);
+      const table = lostTable(error);
+      // the ledger knows the table: make it again and try once more (transactMany)
+      if (table !== null && lost === null && problems.length === 0 && ledger.objects[`nft table ${table}`]) throw new LostTable(table);
+      throw error;
+    }
+    const perTx = txs.map((tx) => new Array<Outcome>(tx.actions.length));
+    order.forEach((x, k) => x.tx >= 0 && (perTx[x.tx]![x.i] = result.outcomes[k]!));
+    txs.forEach((tx, t) => tx.settle(perTx[t]!));
+    await this.fingerprint(ledger, actions.filter((a, i) => a.op === 'do' && a.step.kind === 'nft' && a.step.provides && result.outcomes[i]?.status === 'done'));
+    this.store.save(ledger);
+    phase('save ledger');
+    const warnings = this.announce(txs.flatMap((tx) => tx.announces));
+    phase('announce');
+    const count = (op: Action['op'], status: Outcome['status']) => actions.filter((a, i) => a.op === op && result.outcomes[i]?.status === status).length;
+    return {
+      created: count('do', 'done'),
+      removed: count('undo', 'done'),
+      untouched: count('do', 'foreign') + count('undo', 'gone'),
+      warnings,
+    };
+  }
+
+  /** Tables just made: their chains and rules as the kernel lists them, for doctor to compare with later. */
+  private async fingerprint(ledger: Ledger, made: Action[]): Promise<void> {
+    for (const a of made) {
+      const table = (a.step as { provides: string }).provides;
+      const obj = ledger.objects[`nft table ${table}`];
+      if (!obj) continue;
+      try {
+        obj.fingerprint = nftTables(await this.host.query('nft', ['-j', 'list', 'table', ...table.split(' ')])).get(table)?.fingerprint;
+      } catch {
+        delete obj.fingerprint; // not listable now: doctor checks that it exists, not its chains
+      }
+    }
   }
 
   /** Runs actions in order, batching consecutive ones of the same channel; stops at the first failure. */
@@ -293,6 +355,19 @@ export class Runner {
     }
     return warnings;
   }
+}
+
+/** An element's nft table is gone from the kernel, though the ledger holds it. */
+class LostTable extends Error {
+  constructor(readonly table: string) {
+    super(`nft table ${table} is gone`);
+  }
+}
+
+/** The table a failed element went into when the kernel no longer has that table; null for other failures. */
+function lostTable(e: unknown): string | null {
+  if (!(e instanceof StepFailed) || e.step.kind !== 'nft' || !e.step.within) return null;
+  return /No such file or directory/.test(e.detail) ? e.step.within : null;
 }
 
 /** The iproute2 batch line of an action, or null when there is nothing to run. */

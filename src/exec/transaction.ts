@@ -30,8 +30,11 @@ export interface TxPlan {
   settle(outcomes: Outcome[]): void;
 }
 
+/** An owner entry as a transaction wants it (the ledger adds `keys` and `since`); per kind of owner. */
+export type WantedEntry = OwnerEntry extends infer E ? (E extends OwnerEntry ? Omit<E, 'keys' | 'since'> : never) : never;
+
 export type Desired = {
-  entry: Omit<OwnerEntry, 'keys' | 'since'>;
+  entry: WantedEntry;
   steps: Step[];
   /** the owner's device was re-created (new ifindex): what the ledger holds for it may be gone, redo all */
   replace?: boolean;
@@ -58,12 +61,38 @@ function current(ledger: Ledger, obj: LedgerObject): boolean {
   return obj.generation === (ledger.objects[tableKey(obj.step.within)]?.generation ?? 0);
 }
 
-export function computeTransaction(ledger: Ledger, owner: string, desired: Desired, now = new Date()): TxPlan {
+/**
+ * `redo`: keys of objects the ledger holds but the kernel lost or changed (doctor/check.ts). They are
+ * created again as they were applied — the ledger entry, its holders and the value to restore stay —
+ * and each key once, whichever owner of the transaction reaches it first (the set is consumed).
+ */
+export interface TxOptions {
+  now?: Date;
+  redo?: Set<string>;
+}
+
+/** A route that is there otherwise than applied is replaced, not added beside ("File exists"). */
+function redoStep(step: HeldStep): HeldStep {
+  if (step.kind === 'ip' && step.args[0] === 'route' && step.args[1] === 'add') return { ...step, args: ['route', 'replace', ...step.args.slice(2)] };
+  return step;
+}
+
+export function computeTransaction(ledger: Ledger, owner: string, desired: Desired, opts: TxOptions | Date = {}): TxPlan {
+  const { now = new Date(), redo = new Set<string>() } = opts instanceof Date ? { now: opts } : opts;
   const previous = ledger.owners[owner];
   if (previous && previous.keys === undefined) throw new Error(`ledger of ${owner} was not loaded`);
   const held = previous?.keys ?? [];
   const wanted = (desired?.steps ?? []).filter(isHeld);
   const want = new Map(wanted.map((s) => [s.key, s]));
+  // a table made again is a new incarnation: the elements in it are gone with the old one
+  const redone: Action[] = [];
+  for (const s of wanted) {
+    const obj = ledger.objects[s.key];
+    if (!obj || !redo.has(s.key) || desired?.replace) continue;
+    redo.delete(s.key);
+    if (obj.step.kind === 'nft' && obj.step.provides) obj.generation = ++ledger.generation;
+    redone.push({ op: 'do', step: redoStep(obj.step) });
+  }
   const keep = new Set(
     desired?.replace
       ? []
@@ -85,7 +114,7 @@ export function computeTransaction(ledger: Ledger, owner: string, desired: Desir
   }
   if (conflicts.length > 0) return { owner, actions: [], announces: [], conflicts, settle: () => undefined };
 
-  const actions: Action[] = [];
+  const actions: Action[] = [...redone];
   for (const k of releaseKeys) {
     const obj = ledger.objects[k];
     if (!obj) continue;

@@ -16,7 +16,7 @@
  * destination alone, and keeps their connections apart with one conntrack zone per customer
  * interface (two customers' 10.0.0.100:123 → 198.18.0.2:5123 are two connections, not one). Everything lives in one nft table per pair, `ip vmrouter-natpair-NAME`, whose
  * chains are fixed and whose per-entry state is map elements (a few hash lookups per packet however
- * many entries: DESIGN.md "Data path"). Persistence is the interfaces(5) stanzas vmrouter generate
+ * many entries: docs/design.md, "Data path"). Persistence is the interfaces(5) stanzas vmrouter generate
  * writes, not iptables-save files.
  */
 import type { Step } from '../plan/step.js';

@@ -1,7 +1,7 @@
 /**
  * The nft tables vmrouter owns. Their chains are fixed; everything per network and per VM is an
  * element of a set or map, so the per-packet cost is a few hash lookups whatever the number of VMs
- * (see DESIGN.md "Data path"). Each table is one shared step: created by the first network that
+ * (see docs/design.md, "Data path"). Each table is one shared step: created by the first network that
  * needs it, deleted with the last.
  */
 import { nft, type NftStep } from '../plan/step.js';

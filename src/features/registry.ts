@@ -1,10 +1,11 @@
 /**
- * The one list of feature modules beyond the routed networks of [network NAME] (features/routed.ts,
- * which predates the registry and keeps its own stanza options). Order matters: a feature's verify
- * sees the records of those before it.
+ * The one list of feature modules: every kind of named section of vmrouter.conf. Order matters: a
+ * feature's verify sees the records of those before it (routed networks first), ifup applies the
+ * attachments of one interface in this order and ifdown removes them in reverse.
  */
 import type { Feature, FeatureRecord } from './feature.js';
 import { natpairFeature } from './natpair.js';
+import { networkFeature } from './network.js';
 import { twinFeature } from './twin.js';
 import { vnetFeature } from './vnet.js';
 import { vrfFeature } from './vrf.js';
@@ -16,14 +17,17 @@ import { vrfFeature } from './vrf.js';
  */
 const register = <R extends FeatureRecord>(feature: Feature<R>): Feature<FeatureRecord> => feature as unknown as Feature<FeatureRecord>;
 
-export const FEATURES: readonly Feature<FeatureRecord>[] = [register(vrfFeature), register(twinFeature), register(natpairFeature), register(vnetFeature)];
+export const FEATURES: readonly Feature<FeatureRecord>[] = [register(networkFeature), register(vrfFeature), register(twinFeature), register(natpairFeature), register(vnetFeature)];
 
 export function featureOf(kind: string): Feature<FeatureRecord> | undefined {
   return FEATURES.find((f) => f.kind === kind);
 }
 
-/** Ledger owner of one attachment. */
-export const featureOwner = (kind: string, name: string, iface: string): string => `${kind}:${name}@${iface}`;
+/** What the ledger keeps of a record applied on an interface (Feature.keep). */
+export const keptRecord = (feature: Feature<FeatureRecord>, record: FeatureRecord): FeatureRecord => (feature.keep ? feature.keep(record) : { name: record.name });
+
+/** Ledger owner of one attachment; `part` tells several stanzas of one interface apart (StanzaIdentity). */
+export const featureOwner = (kind: string, name: string, iface: string, part?: string): string => `${kind}:${name}@${iface}${part ? `:${part}` : ''}`;
 
 /** `IF_VMROUTER_TWIN` → the feature `twin`: the environment variable ifupdown sets for `vmrouter-twin`. */
 export const featureEnvVar = (kind: string): string => `IF_VMROUTER_${kind.toUpperCase().replace(/-/g, '_')}`;

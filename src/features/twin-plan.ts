@@ -20,7 +20,7 @@
 import { ip, nft, RT_PROTO, sysctl, type Step } from '../plan/step.js';
 import type { KernelFacts } from './feature.js';
 import { l3mdevRules } from './vrf.js';
-import type { TwinFamily, TwinRecord, TwinSide } from './twin.js';
+import type { TwinFamily, TwinRecord, TwinSide } from '../model/twin.js';
 
 export type Which = 'inner' | 'outer';
 

@@ -19,11 +19,12 @@
  * host holds a proxy entry per remote VM address next to the VMs' routes (vnet6.ts).
  *
  * Per VM there are only routes (hashed in the FIB) and, for IPv6, proxy entries (hashed too), never
- * a rule: see DESIGN.md "Data path".
+ * a rule: see docs/design.md, "Data path".
  */
 import type { RawSection } from './feature.js';
 import type { Attachment, Feature, FeatureContext } from './feature.js';
 import { contains, overlaps } from '../model/addr.js';
+import { networksIn } from '../model/network.js';
 import { parseBool, parseMac, parseUint } from '../model/names.js';
 import { Checker } from '../model/verify.js';
 import { defaultPlacements, familyOf, parseNodes, roleOf, type Placement, type VnetNode, type VnetRecord, type VnetRouting } from '../model/vnet.js';
@@ -136,7 +137,7 @@ function crossCheck(records: VnetRecord[], raws: RawSection[], context: FeatureC
   const at = (v: VnetRecord, key: string) => raws.find((r) => r.name === v.name)!.values.get(key)?.origin ?? raws.find((r) => r.name === v.name)!.origin;
   const where = (o: { origin: { file: string; line?: number } }) => formatOrigin({ ...o.origin, section: '' }).replace(/: $/, '');
   records.forEach((v, i) => {
-    for (const n of context.networks) {
+    for (const n of networksIn(context.records)) {
       if (n.table === v.table) problems.push(new InputError(at(v, 'table'), `table ${v.table} is already used by [network ${n.name}] (${where(n)})`));
       if (n.v4 && overlaps(n.v4.subnet, v.subnet)) problems.push(new InputError(at(v, 'subnet'), `${v.subnet.cidr} overlaps ${n.v4.subnet.cidr} of [network ${n.name}] (${where(n)})`));
       if (n.v6 && v.v6 && overlaps(n.v6.subnet, v.v6.subnet)) problems.push(new InputError(at(v, 'subnet6'), `${v.v6.subnet.cidr} overlaps ${n.v6.subnet.cidr} of [network ${n.name}] (${where(n)})`));

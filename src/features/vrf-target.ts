@@ -7,7 +7,7 @@ import { UsageError } from '../config/errors.js';
 import type { Config } from '../config/load.js';
 import type { KernelFacts } from './feature.js';
 import { resolveVariant } from './twin-plan.js';
-import type { TwinRecord } from './twin.js';
+import type { TwinRecord } from '../model/twin.js';
 import type { VrfRecord } from './vrf.js';
 
 export interface VrfTarget {

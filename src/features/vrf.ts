@@ -11,6 +11,7 @@
 import ipaddr from 'ipaddr.js';
 import { overlaps, parseAddress, parsePrefix, type Prefix } from '../model/addr.js';
 import { ifnameProblem, networkNameProblem, parseBool, parseUint } from '../model/names.js';
+import { networksIn } from '../model/network.js';
 import { Checker } from '../model/verify.js';
 import { InputError, InvalidInput, type Origin } from '../config/errors.js';
 import type { KeySpec } from '../config/schema.js';
@@ -159,7 +160,7 @@ export const vrfFeature: Feature<VrfRecord> = {
   verify(sections, context) {
     const problems: InputError[] = [];
     const records: VrfRecord[] = [];
-    const taken = new Set<number>(context.networks.flatMap((n) => (n.table !== null ? [n.table] : [])));
+    const taken = new Set<number>(networksIn(context.records).flatMap((n) => (n.table !== null ? [n.table] : [])));
     const owner = new Map<string, string>();
     for (const raw of sections) {
       const r = verifyOne(raw, taken);

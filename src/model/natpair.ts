@@ -10,6 +10,7 @@ import ipaddr from 'ipaddr.js';
 import { contains, parseAddress, parsePrefix, type Prefix } from './addr.js';
 import { addressOf, allocate, blockProblem, pairsInBlock, type Want } from './nat-plan.js';
 import { ifnameProblem, networkNameProblem, parseUint } from './names.js';
+import { networksIn } from './network.js';
 import { Checker } from './verify.js';
 
 export const NATPAIR_ROLES = ['customer', 'management'] as const;
@@ -200,7 +201,7 @@ function verifyOne(raw: RawNetwork, context: FeatureContext): { record: NatPairR
       if (base + ifaces.length - 1 > MAX_ZONE) c.fail('table', `${base}-${base + ifaces.length - 1} (one table per customer interface) is above ${MAX_ZONE}: each id is also the conntrack zone of its customer interface, and zones are 16 bits`);
       const reserved = customers.find((x) => RESERVED_TABLES.includes(x.table));
       if (reserved) c.fail('table', `${base}-${base + ifaces.length - 1} (one table per customer interface) includes ${reserved.table}, reserved by the kernel (253 default, 254 main, 255 local)`);
-      for (const n of context.networks) {
+      for (const n of networksIn(context.records)) {
         const clash = customers.find((x) => x.table === n.table || x.mark === n.mark);
         if (clash) c.fail('table', `table/mark ${clash.table} (customer interface ${clash.iface}) is already used by [network ${n.name}] (${formatOrigin(n.origin).split(': ')[0]})`);
       }

@@ -34,3 +34,9 @@ export interface Network {
 
 export const hostsVms = (n: Network): boolean => n.role === 'vmc' || n.role === 'vmc+router';
 export const routes = (n: Network): boolean => n.role === 'router' || n.role === 'vmc+router';
+
+/**
+ * The routed networks among verified records ([network NAME] is a registered feature, verified
+ * before the others, which check their tables and interfaces against these).
+ */
+export const networksIn = (records: ReadonlyMap<string, readonly { name: string }[]>): Network[] => (records.get('network') ?? []) as Network[];

@@ -6,7 +6,8 @@ import { ifnameProblem, networkNameProblem, parseBool, parseMac, parseUint, tabl
 import type { Network } from './network.js';
 import { InputError, InvalidInput, formatOrigin, type Origin } from '../config/errors.js';
 import type { RawNetwork, RawValue } from '../config/raw.js';
-import { keySpec, ROLES, type Role } from '../config/schema.js';
+import { ROLES, type Role } from '../config/schema.js';
+import { keySpec } from '../features/network-keys.js';
 
 /** Tables the kernel reserves: 0 unspec, 253 default, 254 main, 255 local. */
 const RESERVED_TABLES = new Set([0, 253, 254, 255]);

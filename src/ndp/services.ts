@@ -9,7 +9,8 @@ import { parseAddress } from '../model/addr.js';
 import type { TapBinding } from '../model/binding.js';
 import type { Network } from '../model/network.js';
 import type { Ledger } from '../exec/ledger.js';
-import { networksUp, tapsBound } from '../cli/operations.js';
+import { networksUp } from '../cli/operations.js';
+import { tapsBound } from '../cli/tap-operations.js';
 
 export interface TapService {
   tap: string;

@@ -1,5 +1,5 @@
 /**
- * /etc/network/interfaces stanzas for the networks of a config, in two styles built from the same plan:
+ * /etc/network/interfaces stanzas for the sections of a config, in two styles built from the same plan:
  *  compact   `vmrouter-*` options; the installed ifupdown hooks apply the network (exact teardown, shared
  *            objects counted, sysctls restored to their previous values);
  *  expanded  plain `up`/`down` lines that need no vmrouter at runtime. `down` writes kernel defaults
@@ -9,9 +9,7 @@
 import type { Network } from '../model/network.js';
 import type { FeatureRecord, KernelFacts } from '../features/feature.js';
 import { FEATURES } from '../features/registry.js';
-import { planNetwork } from '../features/routed.js';
 import { doArgv, undoArgv, type Step } from '../plan/step.js';
-import { networkOptions } from './options.js';
 import { shellLine } from './shell.js';
 import { renderTemplate } from './templates.js';
 
@@ -27,47 +25,32 @@ const downLines = (steps: Step[]) =>
     .map((argv) => ({ line: shellLine(argv) }));
 
 /**
- * `features`: records of registered features by kind (Config.features). Each attachment becomes a
- * stanza of its interface after the networks' stanzas: `vmrouter-KIND NAME` (compact) or its steps.
+ * Every attachment of every record (Config.features; routed networks first) becomes a stanza of its
+ * interface: `vmrouter-KIND NAME` and, for self-contained stanzas, the record's keys (compact), or
+ * its steps as plain lines (expanded). `--node`: only what that node applies.
  */
 export function renderInterfaces(
-  networks: Network[],
   style: StanzaStyle,
   source: string,
-  features: ReadonlyMap<string, readonly FeatureRecord[]> = new Map(),
+  features: ReadonlyMap<string, readonly FeatureRecord[]>,
   { node, kernel }: { node?: string | undefined; kernel?: KernelFacts } = {},
 ): Promise<string> {
   const seen = new Set<string>();
-  const stanzas = networks.map((n) => {
-    const auto = !seen.has(n.uplink);
-    seen.add(n.uplink);
-    const steps: Step[] = style === 'expanded' ? planNetwork(n) : [];
-    return {
-      name: n.name,
-      role: n.role,
-      table: n.table,
-      uplink: n.uplink,
-      auto,
-      options: style === 'compact' ? networkOptions(n) : [],
-      up: upLines(steps),
-      down: downLines(steps),
-    };
-  });
-  const featureStanzas = FEATURES.flatMap((f) =>
+  const stanzas = FEATURES.flatMap((f) =>
     (features.get(f.kind) ?? []).flatMap((record) =>
-      // --node: only what that node applies (a feature's hosts and routers share one config file)
       f.attach(record, kernel).filter((a) => node === undefined || a.nodes === undefined || a.nodes.includes(node)).map((a) => {
         const auto = !seen.has(a.iface);
         seen.add(a.iface);
         const steps = style === 'expanded' ? a.steps : [];
-        return { kind: f.kind, name: record.name, summary: a.summary, iface: a.iface, auto, option: style === 'compact' ? `vmrouter-${f.kind} ${record.name}` : null, create: a.create ? { up: shellLine(a.create.up), down: shellLine(a.create.down) } : null, up: upLines(steps), down: downLines(steps) };
+        const options = style === 'compact' ? [{ name: `vmrouter-${f.kind}`, value: record.name }, ...(f.stanza?.options(record) ?? [])] : [];
+        return { kind: f.kind, name: record.name, summary: a.summary, iface: a.iface, auto, options, create: a.create ? { up: shellLine(a.create.up), down: shellLine(a.create.down) } : null, up: upLines(steps), down: downLines(steps) };
       }),
     ),
   );
-  return renderTemplate('interfaces', { expanded: style === 'expanded', source, node: node ?? null, stanzas, featureStanzas });
+  return renderTemplate('interfaces', { expanded: style === 'expanded', source, node: node ?? null, stanzas });
 }
 
-export function renderRtTables(networks: Network[], source: string): Promise<string> {
+export function renderRtTables(networks: readonly Network[], source: string): Promise<string> {
   const tables = networks.filter((n) => n.table !== null && n.tableName).map((n) => ({ id: n.table, name: n.tableName }));
   return renderTemplate('rt_tables', { source, tables });
 }

@@ -51,7 +51,8 @@ t.test('an snf-network stanza is applied by family, and removed', async (t) => {
   t.equal(await sys(node, 'net/ipv6/conf/eth0.222/proxy_ndp'), '1', 'ip-proxy-ndp 1');
   t.match((await inNs(node, ['nft', 'list', 'map', 'arp', 'vmrouter', 'arp_src'])).stdout, /"eth0\.222" : 192\.0\.2\.254/, 'arp-ip');
   const status = (await vmrouter(['status'], { ns: node })).stdout;
-  t.match(status, /network eth0_222: vmc on eth0\.222, table 222, 192\.0\.2\.0\/24 2001:db8::\/64/, 'both halves form one network');
+  t.match(status, /^network eth0_222 on eth0\.222 \(inet\): role vmc, table 222$/m, 'status lists the inet stanza');
+  t.match(status, /^network eth0_222 on eth0\.222 \(inet6\): role vmc, table 222$/m, 'and the inet6 stanza of the same network');
 
   // Ganeti's kvm-ifup: LINK is the routing table of the routed NIC
   await vmrouter(['tap', 'up'], { ns: node, env: { INTERFACE: 'tap1', MODE: 'routed', LINK: 'snf_routed', IP: '192.0.2.11', MAC: '52:54:00:00:00:11' } });

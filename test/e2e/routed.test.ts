@@ -249,6 +249,6 @@ t.test('tap down and ifdown return every node to its state before', async (t) =>
     t.notOk((await inNs(ns, ['ip', 'link', 'show', 'dev', 'eth0.222'], { ok: false })).code === 0, `${ns}: ifdown deleted the VLAN device, as for a real VLAN`);
     await recreateUplink(lab, l, ns, port);
     t.equal(snapshotDiff(baseline[ns]!, await snapshot(ns, { recreated: ['eth0.222'] })), '', `${ns}: kernel state after ifdown = before ifup`);
-    t.match((await vmrouter(['status'], { ns })).stdout, /no network is up/, `${ns}: vmrouter status says nothing is up`);
+    t.match((await vmrouter(['status'], { ns })).stdout, /nothing is up/, `${ns}: vmrouter status says nothing is up`);
   }
 });

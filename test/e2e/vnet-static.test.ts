@@ -127,7 +127,7 @@ t.test('vnet sync places the VMs: host routes on the router, local /32 on the ho
   ensureEtcMountPoint();
   const again = await vmrouter(['-v', 'vnet', 'sync', '--node', 'r1'], { ns: l.ns.r1! });
   t.match(again.stderr, /0 created, 0 removed/, 'a second sync changes nothing');
-  t.match((await vmrouter(['status'], { ns: l.ns.r1! })).stdout, /vnet net1 on eth1\n  vm1: 2 objects\n/, 'status lists the network and its VMs (a route per address)');
+  t.match((await vmrouter(['status'], { ns: l.ns.r1! })).stdout, /^vnet net1 on eth1: router side of [^\n]*\n  vm1: 2 objects\n/m, 'status lists the network and its VMs (a route per address)');
   for (const ns of [l.inet, l.ns.r1!, ...Object.values(l.vms)]) await installProbe(ns);
 });
 

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import t, { type Test } from 'tap';
-import { NETWORK_KEYS } from '../../src/config/schema.js';
+import { NETWORK_KEYS } from '../../src/features/network-keys.js';
 import { FEATURES } from '../../src/features/registry.js';
 import { BIN, ROOT, vmrouter } from '../lib/vmrouter.js';
 
@@ -143,7 +143,8 @@ for (const name of caseNames) {
       // one line; for VRF/twin sections also what the running kernel offers, and warnings only about
       // that (the cases pin `variant`, so their output does not depend on the kernel)
       t.match(r.stdout, /^[^\n]+\n(kernel [^\n]+; twin variant auto = (vrf|policy)\n)?(warning: [^\n]*this kernel[^\n]*\n)*$/, `${name}: vmrouter check prints one line (and the kernel's facts), no other warning`);
-      t.match(r.stdout, new RegExp(`\\b${sections.size} networks? OK\\b`), `${name}: vmrouter check counts the ${sections.size} network(s) of the file`);
+      t.match(r.stdout, /^\S+: OK[:,]/, `${name}: vmrouter check says OK`);
+      t.equal(Number(/[:;] (\d+) networks? \(/.exec(r.stdout)?.[1] ?? 0), sections.size, `${name}: vmrouter check counts the ${sections.size} network(s) of the file`);
     });
 
     if (UPDATE) mkdirSync(expectedDir, { recursive: true });

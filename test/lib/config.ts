@@ -1,6 +1,7 @@
 /** vmrouter.conf text through the real loader, for unit tests of sections and features. */
 import { InvalidInput } from '../../src/config/errors.js';
 import { parseFullConfig } from '../../src/config/load.js';
+import type { Network } from '../../src/model/network.js';
 
 export const CONFIG_FILE = 'vmrouter.conf';
 
@@ -19,3 +20,6 @@ export function configProblems(text: string, file = CONFIG_FILE): string[] {
 export function featureRecords<R>(kind: string, text: string, file = CONFIG_FILE): R[] {
   return parseFullConfig(text, file).features.get(kind) as R[];
 }
+
+/** The verified routed networks of a config text. */
+export const parseNetworks = (text: string, file = CONFIG_FILE): Network[] => featureRecords<Network>('network', text, file);

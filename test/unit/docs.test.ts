@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import t from 'tap';
 import { buildProgram } from '../../src/cli/main.js';
 import { SECTIONS } from '../../src/config/schema.js';
+import { FEATURES } from '../../src/features/registry.js';
 import { renderBashCompletion } from '../../src/docs/completion.js';
 import { commentedExample } from '../../src/docs/generate.js';
 import { commandPath, leafCommands, renderManPage5, renderManPage8 } from '../../src/docs/man.js';
@@ -49,6 +50,10 @@ t.test('vmrouter.conf(5) has every key of every section', async (t) => {
     t.match(out, new RegExp(`\\[${name.toUpperCase()}`), `[${name}]`);
     for (const k of s.keys) t.match(out, new RegExp(`\\n {7}${k.key}\\b`), `${name}.${k.key}`);
   }
+  for (const f of FEATURES) {
+    t.match(out, new RegExp(`\\[${f.kind.toUpperCase()} NAME\\]`), `[${f.kind} NAME]`);
+    for (const k of f.keys) t.match(out, new RegExp(`\\n {7}${k.key}\\b`), `${f.kind}.${k.key}`);
+  }
   t.match(out, /EXAMPLE[\s\S]*\[network public\]/, 'the example');
 });
 
@@ -58,9 +63,9 @@ t.test('docs/configuration.md is generated from the schema (npm run docs)', asyn
 
 t.test('the installed /etc example configures nothing, and uncommented is the example', async (t) => {
   const text = commentedExample(example);
-  t.same(parseFullConfig(text, 'vmrouter.conf').networks, [], 'no network');
+  t.same(parseFullConfig(text, 'vmrouter.conf').features.get('network'), [], 'no network');
   const uncommented = text.split('\n').filter((l) => !l.startsWith('; vmrouter configuration') && !l.startsWith('; uncomment')).slice(1).map((l) => l.replace(/^; (?=[[a-z])/, '')).join('\n');
-  t.equal(parseFullConfig(uncommented, 'vmrouter.conf').networks.length, 1, 'the network comes back when uncommented');
+  t.equal(parseFullConfig(uncommented, 'vmrouter.conf').features.get('network')?.length, 1, 'the network comes back when uncommented');
 });
 
 t.test('bash completion completes commands, options and values', async (t) => {
@@ -79,7 +84,7 @@ COMP_WORDS=(${line.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${line.length - 
 _vmrouter; printf '%s\\n' "\${COMPREPLY[@]}"`;
     return (await execa('bash', ['-c', script])).stdout.split('\n').filter(Boolean).sort();
   };
-  t.same(await complete(['vmrouter', '']), ['check', 'down', 'generate', 'hook', 'ndp', 'plan', 'status', 'tap', 'up', 'vnet', 'vrf'].sort(), 'commands');
+  t.same(await complete(['vmrouter', '']), ['check', 'doctor', 'down', 'generate', 'hook', 'ndp', 'plan', 'repair', 'status', 'tap', 'up', 'vnet', 'vrf'].sort(), 'commands');
   t.same(await complete(['vmrouter', 'vrf', '']), ['drop-in', 'exec'], 'vrf subcommands');
   t.same(await complete(['vmrouter', 'tap', '']), ['down', 'sync', 'up'], 'tap subcommands');
   t.same(await complete(['vmrouter', '--config', conf, 'plan', 'tap', '']), ['down', 'sync', 'up'], 'past an option value');

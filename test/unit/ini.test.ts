@@ -1,6 +1,8 @@
 import t from 'tap';
 import { InvalidInput } from '../../src/config/errors.js';
-import { loadIni } from '../../src/config/ini.js';
+import { loadIniSections } from '../../src/config/ini.js';
+
+const loadIni = (text: string, file: string) => loadIniSections(text, file).features.get('network') ?? [];
 
 const FILE = 'vmrouter.conf';
 
@@ -53,7 +55,7 @@ t.test('duplicate key and duplicate section', async (t) => {
 });
 
 t.test('key outside a section', async (t) => {
-  t.strictSame(problems('role = vmc\n[network a]\nuplink = eth0\n'), ['vmrouter.conf:1: (top level) role: key outside a section; put it under [network NAME], [ndp], [dhcp], [vrf NAME], [twin NAME], [natpair NAME] or [vnet NAME]']);
+  t.strictSame(problems('role = vmc\n[network a]\nuplink = eth0\n'), ['vmrouter.conf:1: (top level) role: key outside a section; put it under [network NAME], [vrf NAME], [twin NAME], [natpair NAME], [vnet NAME], [ndp] or [dhcp]']);
 });
 
 t.test('lines that are not key = value', async (t) => {
@@ -65,16 +67,16 @@ t.test('lines that are not key = value', async (t) => {
 t.test('section headers', async (t) => {
   t.strictSame(problems('[network a b]\nrole = vmc\n'), ['vmrouter.conf:1: [network a b]: expected [network NAME] with a one-word name'], 'keys under a refused section are not reported again');
   t.strictSame(problems('[network]\n'), ['vmrouter.conf:1: [network]: expected [network NAME] with a one-word name']);
-  t.strictSame(problems('[global]\nrole = vmc\n'), ['vmrouter.conf:1: [global]: unknown section; vmrouter.conf has [network NAME], [ndp], [dhcp], [vrf NAME], [twin NAME], [natpair NAME] and [vnet NAME] sections']);
+  t.strictSame(problems('[global]\nrole = vmc\n'), ['vmrouter.conf:1: [global]: unknown section; vmrouter.conf has [network NAME], [vrf NAME], [twin NAME], [natpair NAME], [vnet NAME], [ndp] and [dhcp] sections']);
   t.strictSame(values('[network a] ; comment\n[ network   b ]\n'), { a: {}, b: {} }, 'comment after a header, spaces inside it');
 });
 
 t.test('every problem is reported, in line order', async (t) => {
   t.strictSame(problems('stray = 1\n[network a]\nrol = vmc\nrole = vmc\nrole = router\n[x]\n[network a]\n'), [
-    'vmrouter.conf:1: (top level) stray: key outside a section; put it under [network NAME], [ndp], [dhcp], [vrf NAME], [twin NAME], [natpair NAME] or [vnet NAME]',
+    'vmrouter.conf:1: (top level) stray: key outside a section; put it under [network NAME], [vrf NAME], [twin NAME], [natpair NAME], [vnet NAME], [ndp] or [dhcp]',
     'vmrouter.conf:3: [network a] rol: unknown key (did you mean role?)',
     'vmrouter.conf:5: [network a] role: duplicate key (first set on line 4)',
-    'vmrouter.conf:6: [x]: unknown section; vmrouter.conf has [network NAME], [ndp], [dhcp], [vrf NAME], [twin NAME], [natpair NAME] and [vnet NAME] sections',
+    'vmrouter.conf:6: [x]: unknown section; vmrouter.conf has [network NAME], [vrf NAME], [twin NAME], [natpair NAME], [vnet NAME], [ndp] and [dhcp] sections',
     'vmrouter.conf:7: [network a]: duplicate section (first defined on line 2)',
   ]);
 });

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { emptyLedger, LedgerStore, MAIN, networkOwner, tapOwner, type Ledger } from '../../src/exec/ledger.js';
+import { emptyLedger, LedgerStore, MAIN, tapOwner, type Ledger } from '../../src/exec/ledger.js';
 import { computeTransaction, type Desired } from '../../src/exec/transaction.js';
 import { element, INET_TABLE } from '../../src/features/nft-skeleton.js';
 import type { Network } from '../../src/model/network.js';
@@ -29,7 +29,7 @@ const vmSteps = (tap: string, n: number): Step[] => [
 const common = ip(6, ['neigh', 'add', 'proxy', '2001:db8::1', 'dev', 'eth0'], ['neigh', 'del', 'proxy', '2001:db8::1', 'dev', 'eth0'], 'common');
 
 const tapWant = (tap: string, steps: Step[]): Desired => ({ entry: { kind: 'tap', record: { network: 'public', tap, mac: null, ips: [], ip6s: [] } }, steps });
-const netWant = (name: string, steps: Step[]): Desired => ({ entry: { kind: 'network', record: { name } as Network, ifindex: 2 }, steps });
+const netWant = (name: string, steps: Step[]): Desired => ({ entry: { kind: 'feature', feature: 'network', iface: 'eth0', record: { name } as Network, ifindex: 2 }, steps });
 
 /** Applies `desired` for `owner` as if every action succeeded (sysctls were '0'). */
 function apply(l: Ledger, owner: string, desired: Desired): void {
@@ -40,7 +40,7 @@ function apply(l: Ledger, owner: string, desired: Desired): void {
 
 const X = tapOwner('tapx');
 const Y = tapOwner('tapy');
-const NET = networkOwner('public');
+const NET = 'network:public@eth0';
 
 /** A store with one network and the TAPs tapx and tapy saved. */
 function populated(t: Test): { dir: string; store: LedgerStore; ledger: Ledger; xFile: string; yFile: string } {
@@ -60,7 +60,7 @@ const fileState = (f: string) => ({ text: readFileSync(f, 'utf8'), ino: statSync
 t.test('round trip: the main file and one file per owner', async (t) => {
   const { dir, store, ledger, xFile, yFile } = populated(t);
   t.strictSame(readdirSync(dir).sort(), ['ledger.json', 'owners']);
-  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public.json', 'tap_tapx.json', 'tap_tapy.json']);
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public=eth0.json', 'tap_tapx.json', 'tap_tapy.json']);
   t.equal(store.file, join(dir, 'ledger.json'));
 
   const main = read(store.file) as { version: number; netns: unknown; generation: number; owners: Record<string, { keys?: string[] }>; objects: Record<string, { home: string }> };
@@ -69,7 +69,7 @@ t.test('round trip: the main file and one file per owner', async (t) => {
   t.equal(main.generation, 1);
   t.strictSame(Object.keys(main.owners), [NET, X, Y], 'the index lists every owner');
   t.equal(main.owners[NET]!.keys, undefined, "a network's keys are in its own file");
-  t.strictSame(read(join(store.ownersDir, 'network_public.json')), { keys: [table.key, fwd6.key, uplinkProxyArp.key], objects: {} }, 'which holds no objects: a shared table, a node-wide and an interface setting all live in main');
+  t.strictSame(read(join(store.ownersDir, 'network_public=eth0.json')), { keys: [table.key, fwd6.key, uplinkProxyArp.key], objects: {} }, 'which holds no objects: a shared table, a node-wide and an interface setting all live in main');
   t.equal(main.owners[X]!.keys, undefined, "a TAP's keys are in its own file");
   t.strictSame(main.owners[X], { kind: 'tap', record: { network: 'public', tap: 'tapx', mac: null, ips: [], ip6s: [] }, since: NOW.toISOString() });
   t.strictSame(Object.keys(main.objects), [table.key, fwd6.key, uplinkProxyArp.key], 'main keeps the main-homed objects only');
@@ -108,7 +108,7 @@ t.test('load({owners, prefixes}) also reads the dependants of an owner', async (
   const store = new LedgerStore(dir, NETNS);
   const l = store.load('all');
   const att = 'vnet:net1@br0';
-  const feature = (record: { name: string }): Desired => ({ entry: { kind: 'feature', feature: 'vnet', iface: 'br0', record }, steps: [ip(4, ['route', 'add', `192.0.2.${record.name.length}/32`, 'dev', 'br0'], ['route', 'del', `192.0.2.${record.name.length}/32`, 'dev', 'br0'], record.name)] });
+  const feature = (record: { name: string }): Desired => ({ entry: { kind: 'feature' as const, feature: 'vnet', iface: 'br0', record }, steps: [ip(4, ['route', 'add', `192.0.2.${record.name.length}/32`, 'dev', 'br0'], ['route', 'del', `192.0.2.${record.name.length}/32`, 'dev', 'br0'], record.name)] });
   apply(l, att, feature({ name: 'net1' }));
   apply(l, `${att}/vm1`, feature({ name: 'net1-vm1' }));
   apply(l, 'vnet:net1@br01/vm9', feature({ name: 'other-vm9' }));
@@ -156,7 +156,7 @@ t.test("a released owner's file is deleted", async (t) => {
   const tx = computeTransaction(l, X, null);
   tx.settle(tx.actions.map(() => ({ status: 'done' })));
   store.save(l);
-  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public.json', 'tap_tapy.json']);
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public=eth0.json', 'tap_tapy.json']);
   t.throws(() => readFileSync(xFile), { code: 'ENOENT' });
   t.strictSame(fileState(yFile), y);
   const all = new LedgerStore(dir, NETNS).load('all');
@@ -189,7 +189,7 @@ t.test('an object two owners hold lives in main, and stays there when its creato
   const main = read(store.file) as { objects: Record<string, { home: string; holders: string[] }> };
   t.strictSame(main.objects[common.key], { step: common, holders: [Y], home: MAIN });
   t.notOk((read(join(store.ownersDir, 'tap_tapy.json')) as { objects: object }).objects.hasOwnProperty(common.key), 'not in the file of y, who did not create it');
-  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public.json', 'tap_tapy.json']);
+  t.strictSame(readdirSync(store.ownersDir).sort(), ['network_public=eth0.json', 'tap_tapy.json']);
 
   const onlyY = store.load({ owners: [Y] });
   t.strictSame(onlyY.objects[common.key], { step: common, holders: [Y], home: MAIN }, 'y sees it when only y is loaded');
@@ -236,7 +236,7 @@ t.test('a ledger written in another namespace loads as empty', async (t) => {
   const store = new LedgerStore(dir, other);
   t.strictSame(store.load('all'), emptyLedger(other), 'its objects died with that namespace');
   t.strictSame(store.load({ owners: [X] }), emptyLedger(other));
-  t.strictSame(store.strayOwnerFiles(store.load('all')).sort(), ['network_public.json', 'tap_tapx.json', 'tap_tapy.json'], 'its owner files are strays now');
+  t.strictSame(store.strayOwnerFiles(store.load('all')).sort(), ['network_public=eth0.json', 'tap_tapx.json', 'tap_tapy.json'], 'its owner files are strays now');
 
   const l = store.load('all');
   apply(l, X, tapWant('tapx', vmSteps('tapx', 21)));

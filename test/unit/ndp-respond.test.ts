@@ -8,7 +8,7 @@ import ipaddr from 'ipaddr.js';
 import { InvalidInput } from '../../src/config/errors.js';
 import { loadIniSections } from '../../src/config/ini.js';
 import { parseFullConfig } from '../../src/config/load.js';
-import type { Network } from '../../src/model/network.js';
+import { networksIn, type Network } from '../../src/model/network.js';
 import { verifyResponder, type ResponderConfig } from '../../src/ndp/config.js';
 import type { Dhcp4Message, Dhcp6Message, NeighborSolicitation, RouterSolicitation } from '../../src/ndp/decode.js';
 import { raFor, respond, type Reply } from '../../src/ndp/respond.js';
@@ -39,8 +39,8 @@ gateway6 = 2001:db8::1
 
 /** the [network public] of NETWORK_CONF (with `extra` lines in it) and the responder config of `responder` */
 function configOf(responder: string, network = NETWORK_CONF): { network: Network; config: ResponderConfig } {
-  const { networks, responder: config } = parseFullConfig(`${network}\n${responder}`, 'test.conf');
-  return { network: networks[0]!, config };
+  const { features, responder: config } = parseFullConfig(`${network}\n${responder}`, 'test.conf');
+  return { network: networksIn(features)[0]!, config };
 }
 
 /** The responder configuration alone, through verifyResponder (what the daemon gets). */

@@ -1,6 +1,7 @@
 /** The feature registry's invariants: every kind is reachable as a section and a stanza option, and none shadows another. */
 import t from 'tap';
-import { NETWORK_KEYS, SECTIONS } from '../../src/config/schema.js';
+import { SECTIONS } from '../../src/config/schema.js';
+import { NETWORK_KEYS } from '../../src/features/network-keys.js';
 import { FEATURES, featureEnvVar, featureOf, featureOwner } from '../../src/features/registry.js';
 
 t.test('feature kinds are one lower-case word, unique, and clash with no section or network option', async (t) => {

@@ -17,6 +17,8 @@ interface Failure {
   message: string;
   /** sysctl writes: throw an error with this code */
   code?: string;
+  /** fail this many times, then succeed (default: always) */
+  times?: number;
 }
 
 /** A host that records every call as text and fails the lines it is told to fail. */
@@ -27,7 +29,9 @@ class FakeHost implements Host {
   failures: Failure[] = [];
 
   private fail(text: string): Failure | undefined {
-    return this.failures.find((f) => f.line.test(text));
+    const f = this.failures.find((x) => x.line.test(text) && (x.times === undefined || x.times > 0));
+    if (f?.times !== undefined) f.times--;
+    return f;
   }
   async ipBatch(family: 0 | 4 | 6, lines: string[][]): Promise<BatchResult> {
     this.calls.push(`ip${family ? ` -${family}` : ''} -batch: ${lines.map((l) => l.join(' ')).join(' | ')}`);
@@ -44,6 +48,12 @@ class FakeHost implements Host {
       if (f) return { ok: false, index, message: f.message };
     }
     return { ok: true };
+  }
+  /** listings: what `queries` holds for the command line, else an empty listing */
+  readonly queries = new Map<string, string>();
+  async query(file: 'ip' | 'nft', args: string[], input = ''): Promise<string> {
+    this.calls.push(`query ${file} ${args.join(' ')}${input ? `: ${input.trim().split('\n').join(' | ')}` : ''}`);
+    return this.queries.get(`${file} ${args.join(' ')}`) ?? '';
   }
   readSysctl(path: string): string {
     this.calls.push(`read ${path}`);
@@ -78,7 +88,7 @@ function setup(t: Test): { host: FakeHost; runner: Runner; store: LedgerStore; d
 const want = (tap: string, steps: Step[]): Desired => ({ entry: { kind: 'tap', record: { network: 'public', tap, mac: null, ips: [], ip6s: [] } }, steps });
 const release = (): Desired => null;
 /** A network owner; the record is opaque to the runner. */
-const wantNet = (name: string, steps: Step[]): Desired => ({ entry: { kind: 'network', record: { name } as Network }, steps });
+const wantNet = (name: string, steps: Step[]): Desired => ({ entry: { kind: 'feature', feature: 'network', iface: 'eth0', record: { name } as Network }, steps });
 /** The inet table, one line long so that call texts stay readable. */
 const table = nft([`add table ${INET_TABLE}`], [`delete table ${INET_TABLE}`], 'vmrouter table', { shared: true, provides: INET_TABLE });
 
@@ -356,7 +366,7 @@ t.test("transactMany: a failure in the second owner's step rolls back the first 
 t.test('transactMany: a failed nft transaction rolls back every channel before it', async (t) => {
   const { host, runner, files } = await setupMany(t);
   const before = files();
-  host.failures = [{ line: /taps \{ "tap2" \}/, message: 'Error: Could not process rule: No such file or directory' }];
+  host.failures = [{ line: /taps \{ "tap2" \}/, message: 'Error: Could not process rule: Numerical result out of range' }];
   const e = await failure(
     runner.transactMany(() => [{ owner: 'tap:tap1', desired: want('tap1', vmSteps('tap1', 11)) }, { owner: 'tap:tap2', desired: want('tap2', vmSteps('tap2', 21)) }], two),
   );
@@ -369,6 +379,20 @@ t.test('transactMany: a failed nft transaction rolls back every channel before i
   ]);
   t.match(e.message, /^tap:tap2: nft add element inet vmrouter taps \{ "tap2" \} failed: /);
   t.strictSame(files(), before);
+});
+
+t.test('an element whose table the kernel lost: the table is made again from the ledger, and the transaction retried', async (t) => {
+  const { host, runner, store } = await setupMany(t);
+  // `nft flush ruleset` took the table: the first element added into it fails
+  host.failures = [{ line: /vm4 \{ "tap1"/, message: 'Error: Could not process rule: No such file or directory', times: 1 }];
+  await runner.transactMany(() => [{ owner: 'tap:tap1', desired: want('tap1', vmSteps('tap1', 11)) }], { owners: ['tap:tap1'] });
+  const nft = host.calls.filter((c) => c.startsWith('nft: '));
+  t.equal(nft[1], 'nft: add table inet vmrouter', 'after the failure, the table as the ledger has it');
+  t.match(nft[2] ?? '', /^nft: add element inet vmrouter vm4 \{ "tap1" \. 192\.0\.2\.11 \}/, 'then the elements again');
+  const l = store.load();
+  t.ok((keysOf(l, 'tap:tap1') ?? []).length > 0, 'tap1 is bound');
+  t.ok(l.objects[`nft table ${INET_TABLE}`]!.generation! > 1, 'a new incarnation of the table: the elements of other TAPs in the old one are gone with it');
+  t.equal(l.objects[vmSteps('tap1', 11)[3]!.key]!.generation, l.objects[`nft table ${INET_TABLE}`]!.generation, "tap1's elements are in the new one");
 });
 
 t.test('transactMany: conflicts between the owners run nothing', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { InvalidInput } from '../../src/config/errors.js';
-import { parseConfig } from '../../src/config/load.js';
+import { parseNetworks as parseConfig } from '../lib/config.js';
 import { parseRtTables, readStanza, type AddressFamily, type StanzaSource } from '../../src/config/stanza.js';
 import type { Network } from '../../src/model/network.js';
 import { verifyNetworks } from '../../src/model/verify.js';

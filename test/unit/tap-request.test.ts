@@ -1,6 +1,6 @@
 import t from 'tap';
 import { UsageError } from '../../src/config/errors.js';
-import { parseConfig } from '../../src/config/load.js';
+import { parseNetworks as parseConfig } from '../lib/config.js';
 import type { TapBinding } from '../../src/model/binding.js';
 import {
   bindingClashes,

@@ -15,7 +15,7 @@ const binding = (tap: string): TapBinding => ({ network: 'public', tap, mac: nul
 /** What a TAP owner wants. */
 const want = (tap: string, steps: Step[], replace = false): Desired => ({ entry: { kind: 'tap', record: binding(tap) }, steps, ...(replace ? { replace } : {}) });
 /** What a network owner wants; the record is opaque to the transaction, so a name is enough. */
-const wantNet = (name: string, steps: Step[], replace = false): Desired => ({ entry: { kind: 'network', record: { name } as Network }, steps, ...(replace ? { replace } : {}) });
+const wantNet = (name: string, steps: Step[], replace = false): Desired => ({ entry: { kind: 'feature', feature: 'network', iface: 'eth0', record: { name } as Network }, steps, ...(replace ? { replace } : {}) });
 
 const table = inetTable();
 const fwd6 = sysctl('net/ipv6/conf/all/forwarding', '1', '0', 'node-wide', true);

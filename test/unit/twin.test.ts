@@ -2,7 +2,8 @@
 import t from 'tap';
 import { configProblems, featureRecords } from '../lib/config.js';
 import { parseFullConfig } from '../../src/config/load.js';
-import { twinFeature, type TwinRecord } from '../../src/features/twin.js';
+import { twinFeature } from '../../src/features/twin.js';
+import type { TwinRecord } from '../../src/model/twin.js';
 import { lintConfig } from '../../src/features/lint.js';
 import { allocate, lintRuleSpace } from '../../src/features/rule-space.js';
 import { doArgv, undoArgv, type IpStep } from '../../src/plan/step.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { configProblems } from '../lib/config.js';
-import { parseConfig } from '../../src/config/load.js';
+import { parseNetworks as parseConfig } from '../lib/config.js';
 
 const FILE = 'vmrouter.conf';
 

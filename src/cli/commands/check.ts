@@ -9,13 +9,12 @@ export function checkCommand(ctx: () => Context): Command {
   return new Command('check').description('validate the configuration file; exit 2 with one line per problem, warnings for hazards').action(() => {
     const c = ctx();
     const config = c.config();
-    const { networks } = config;
-    const parts = [`${plural(networks.length, 'network')} OK (${networks.map((n) => `${n.name}: ${n.role}`).join(', ') || 'none'})`];
+    const parts: string[] = [];
     for (const f of FEATURES) {
       const records = config.features.get(f.kind) ?? [];
-      if (records.length > 0) parts.push(`${plural(records.length, f.kind)} (${records.map((r) => r.name).join(', ')})`);
+      if (records.length > 0) parts.push(`${plural(records.length, f.kind)} (${records.map((r) => f.describe?.(r) ?? r.name).join(', ')})`);
     }
-    c.out(`${c.globals.config}: ${parts.join('; ')}\n`);
+    c.out(`${c.globals.config}: OK${parts.length ? `: ${parts.join('; ')}` : ', no sections'}\n`);
     // which implementation `variant = auto` gets on this kernel (detected here, never in the planner)
     const usesKernel = FEATURES.some((f) => f.usesKernel && (config.features.get(f.kind) ?? []).length > 0);
     const kernel = usesKernel ? c.kernel() : undefined;

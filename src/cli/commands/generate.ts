@@ -3,12 +3,13 @@ import { UsageError } from '../../config/errors.js';
 import { renderInterfaces, renderRtTables, type StanzaStyle } from '../../render/interfaces.js';
 import type { FeatureRecord } from '../../features/feature.js';
 import { FEATURES } from '../../features/registry.js';
+import { networksIn } from '../../model/network.js';
 import type { Context } from '../context.js';
 import { writeFileAtomic } from '../write-file.js';
 
 export function generateCommand(ctx: () => Context): Command {
   return new Command('generate')
-    .description('write /etc/network/interfaces stanzas for the configured networks')
+    .description('write /etc/network/interfaces stanzas for the configured sections')
     .addOption(new Option('--style <style>', 'compact: vmrouter-* options for the installed hooks; expanded: plain up/down lines').choices(['compact', 'expanded']).default('compact'))
     .option('--out <file>', 'write the stanzas to this file (atomically) instead of standard output')
     .option('--rt-tables <file>', 'also write the table names (table_name) in rt_tables format to this file')
@@ -16,20 +17,20 @@ export function generateCommand(ctx: () => Context): Command {
     .option('--node <name>', 'only the stanzas of this node (a host or router named in [vnet NAME] sections); default: every node\'s')
     .action(async (opts: { style: StanzaStyle; out?: string; rtTables?: string; network?: string[]; node?: string }) => {
       const c = ctx();
-      let networks = c.networks();
+      let features: ReadonlyMap<string, readonly FeatureRecord[]> = c.config().features;
       if (opts.network) {
+        const networks = networksIn(features);
         const unknown = opts.network.filter((n) => !networks.some((x) => x.name === n));
         if (unknown.length) throw new UsageError(`--network: no such network in ${c.globals.config}: ${unknown.join(', ')}`);
-        networks = networks.filter((n) => opts.network!.includes(n.name));
+        features = new Map([['network', networks.filter((n) => opts.network!.includes(n.name))]]);
       }
-      const features: ReadonlyMap<string, readonly FeatureRecord[]> = opts.network ? new Map() : c.config().features;
       if (opts.node !== undefined) {
         const known = new Set(FEATURES.flatMap((f) => (features.get(f.kind) ?? []).flatMap((r) => f.attach(r).flatMap((a) => a.nodes ?? []))));
         if (!known.has(opts.node)) throw new UsageError(`--node ${opts.node}: no such node in ${c.globals.config}${known.size ? ` (known: ${[...known].sort().join(', ')})` : ''}`);
       }
-      const text = await renderInterfaces(networks, opts.style, c.globals.config, features, { node: opts.node, kernel: c.kernel() });
+      const text = await renderInterfaces(opts.style, c.globals.config, features, { node: opts.node, kernel: c.kernel() });
       if (opts.out) writeFileAtomic(opts.out, text);
       else c.out(text);
-      if (opts.rtTables) writeFileAtomic(opts.rtTables, await renderRtTables(networks, c.globals.config));
+      if (opts.rtTables) writeFileAtomic(opts.rtTables, await renderRtTables(networksIn(features), c.globals.config));
     });
 }

@@ -1,21 +1,21 @@
 /**
  * `vmrouter plan ifup IFACE` / `plan ifdown IFACE`: what the hook would do when ifupdown brings up or
- * down an interface whose stanzas `vmrouter generate` wrote — the routed networks on that uplink and
- * every feature attachment on it — each planned on the ledger the previous one would leave.
+ * down an interface whose stanzas `vmrouter generate` wrote — every attachment on it, routed networks
+ * included — each planned on the ledger the previous one would leave.
  */
 import { Command } from 'commander';
 import { UsageError } from '../../config/errors.js';
-import { FEATURES } from '../../features/registry.js';
+import { FEATURES, keptRecord } from '../../features/registry.js';
 import { ifnameProblem } from '../../model/names.js';
 import type { Context } from '../context.js';
-import { featureDownOp, featureUpOp, networkDownOp, networkUpOp, type Operation } from '../operations.js';
+import { featureDownOp, featureUpOp, type Operation } from '../operations.js';
 
 interface Options {
   node?: string;
   fromScratch?: boolean;
 }
 
-/** Up and down operations for IFACE, in ifup order (networks first, then what builds on them). */
+/** Up and down operations for IFACE, in ifup order (registry order: routed networks first). */
 function operationsOn(c: Context, iface: string, node: string | undefined): { up: Operation[]; down: Operation[] } {
   const problem = ifnameProblem(iface);
   if (problem) throw new UsageError(`${JSON.stringify(iface)}: ${problem}`);
@@ -23,20 +23,16 @@ function operationsOn(c: Context, iface: string, node: string | undefined): { up
   const kernel = c.kernel();
   const up: Operation[] = [];
   const down: Operation[] = [];
-  for (const n of config.networks.filter((x) => x.uplink === iface)) {
-    up.push(networkUpOp(c.host, n));
-    down.push(networkDownOp(n.name));
-  }
   for (const f of FEATURES) {
     for (const record of config.features.get(f.kind) ?? []) {
       for (const a of f.attach(record, kernel)) {
         if (a.iface !== iface || (node !== undefined && a.nodes !== undefined && !a.nodes.includes(node))) continue;
-        up.push(featureUpOp(c.host, f.kind, record.name, a));
+        up.push(featureUpOp(c.host, f.kind, keptRecord(f, record), a));
         down.push(featureDownOp(f.kind, record.name, iface));
       }
     }
   }
-  if (up.length === 0) throw new UsageError(`${iface}: no network or feature of ${c.globals.config} is on it${node ? ` for node ${node}` : ''}`);
+  if (up.length === 0) throw new UsageError(`${iface}: no section of ${c.globals.config} attaches to it${node ? ` for node ${node}` : ''}`);
   return { up, down: down.reverse() };
 }
 

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { InvalidInput } from '../../config/errors.js';
 import { loadFullConfig } from '../../config/load.js';
+import { networksIn } from '../../model/network.js';
 import { verifyResponder } from '../../ndp/config.js';
 import { ResponderDaemon } from '../../ndp/daemon.js';
 import type { Context } from '../context.js';
@@ -8,7 +9,8 @@ import type { Context } from '../context.js';
 /** vmrouter.conf, or the defaults when there is none (nodes configured by stanzas alone). */
 function configOrDefaults(file: string) {
   try {
-    return loadFullConfig(file);
+    const config = loadFullConfig(file);
+    return { networks: networksIn(config.features), responder: config.responder };
   } catch (e) {
     if (e instanceof InvalidInput && e.problems.length === 1 && /cannot read: no such file/.test(e.problems[0]!.message)) {
       return { networks: [], responder: verifyResponder({ globals: new Map() }) };

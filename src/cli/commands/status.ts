@@ -1,34 +1,37 @@
 import { Command } from 'commander';
 import type { Context } from '../context.js';
-import { networksUp, tapsBound } from '../operations.js';
+import { attachmentsUp } from '../operations.js';
+import { tapsBound } from '../tap-operations.js';
+import { diagnose, healthy } from '../../doctor/doctor.js';
 
 export function statusCommand(ctx: () => Context): Command {
   return new Command('status')
-    .description('list the networks that are up and the TAPs bound on this node (this network namespace)')
+    .description('list what is applied on this node (this network namespace): every attachment, its dependants and the TAPs bound to routed networks')
     .option('--json', 'print the ledger as JSON')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
       const c = ctx();
       const ledger = c.runner.store.load();
       if (opts.json) {
         c.out(JSON.stringify(ledger, null, 1) + '\n');
         return;
       }
-      const nets = networksUp(ledger);
+      const applied = attachmentsUp(ledger);
       const taps = tapsBound(ledger);
-      // feature attachments (`KIND:NAME@IFACE`) and their dependants (`KIND:NAME@IFACE/ITEM`)
-      const features = Object.entries(ledger.owners).flatMap(([o, e]) => (e.kind === 'feature' ? [{ owner: o, entry: e }] : []));
       c.out(`state: ${c.runner.store.file}\n`);
-      if (nets.length === 0 && features.length === 0) c.out('no network is up\n');
-      for (const { owner, entry } of features.filter((f) => !f.owner.includes('/'))) {
-        c.out(`${entry.feature} ${entry.record.name} on ${entry.iface}\n`);
-        for (const d of features.filter((f) => f.owner.startsWith(`${owner}/`))) c.out(`  ${d.owner.slice(owner.length + 1)}${d.entry.keys ? `: ${d.entry.keys.length} objects` : ''}\n`);
+      if (applied.length === 0) c.out('nothing is up\n');
+      for (const { owner, entry } of applied) {
+        // a part (`KIND:NAME@IFACE:PART`): one of several stanzas of the interface, an snf-network family
+        const part = owner.slice(owner.indexOf(`@${entry.iface}`) + entry.iface.length + 1).replace(/^:/, '');
+        c.out(`${entry.feature} ${entry.record.name} on ${entry.iface}${part ? ` (${part})` : ''}${entry.summary ? `: ${entry.summary}` : ''}\n`);
+        // dependants (`KIND:NAME@IFACE/ITEM`), and the TAPs bound to a routed network
+        for (const [o, e] of Object.entries(ledger.owners)) if (o.startsWith(`${owner}/`)) c.out(`  ${o.slice(owner.length + 1)}${e.keys ? `: ${e.keys.length} objects` : ''}\n`);
+        if (entry.feature === 'network') for (const t of taps.filter((b) => b.network === entry.record.name)) c.out(`  ${t.tap}${t.mac ? ` ${t.mac}` : ''} ${[...t.ips, ...t.ip6s].join(' ')}\n`);
       }
-      for (const n of nets) {
-        const fams = [n.v4?.subnet.cidr, n.v6?.subnet.cidr].filter(Boolean).join(' ');
-        c.out(`network ${n.name}: ${n.role} on ${n.uplink}${n.table !== null ? `, table ${n.table}` : ''}, ${fams}\n`);
-        for (const t of taps.filter((b) => b.network === n.name)) c.out(`  ${t.tap}${t.mac ? ` ${t.mac}` : ''} ${[...t.ips, ...t.ip6s].join(' ')}\n`);
-      }
-      const orphans = taps.filter((t) => !nets.some((n) => n.name === t.network));
-      for (const t of orphans) c.out(`TAP ${t.tap} of network ${t.network} (not up): ${[...t.ips, ...t.ip6s].join(' ')}\n`);
+      const networks = new Set(applied.filter((a) => a.entry.feature === 'network').map((a) => a.entry.record.name));
+      for (const t of taps.filter((b) => !networks.has(b.network))) c.out(`TAP ${t.tap} of network ${t.network} (not up): ${[...t.ips, ...t.ip6s].join(' ')}\n`);
+      if (applied.length === 0 && taps.length === 0) return;
+      const d = await diagnose(c.host, ledger);
+      const n = d.findings.length + d.paths.length;
+      c.out(healthy(d) ? 'kernel: as applied\n' : `kernel: ${n} difference${n === 1 ? '' : 's'} from what was applied; vmrouter doctor lists them, vmrouter repair makes it so again\n`);
     });
 }

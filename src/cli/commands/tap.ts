@@ -4,7 +4,7 @@ import { readBindings } from '../../config/bindings.js';
 import { ifnameProblem, networkNameProblem } from '../../model/names.js';
 import { tapRequestFromFlags, tapRequestFromGanetiEnv, type TapFlags } from '../../model/tap-request.js';
 import type { Context } from '../context.js';
-import { tapDownOp, tapSyncOp, tapUpOp } from '../operations.js';
+import { tapDownOp, tapSyncOp, tapUpOp } from '../tap-operations.js';
 import { requireDryRun } from './network.js';
 
 interface TapOptions extends TapFlags {
