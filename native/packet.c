@@ -22,6 +22,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <node_api.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,9 +243,42 @@ static napi_value receive_stats(napi_env env, napi_callback_info info) {
   return out;
 }
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/*
+ * netnsCookie(): string | null — the network namespace's cookie (SO_NETNS_COOKIE, Linux 5.14): a
+ * 64-bit number the kernel never gives to another namespace, unlike the nsfs inode, which is reused
+ * once a namespace is gone. The ledger records it, so a namespace deleted and re-created under the
+ * same name does not inherit the records of the old one. null on kernels without it.
+ */
+static napi_value netns_cookie(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int r = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  int err = errno;
+  close(fd);
+  if (r < 0) {
+    if (err == ENOPROTOOPT) {
+      napi_get_null(env, &out);
+      return out;
+    }
+    return throw_errno(env, "getsockopt SO_NETNS_COOKIE", err);
+  }
+  char text[24];
+  snprintf(text, sizeof text, "%llu", (unsigned long long)cookie);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   const struct { const char *name; napi_callback fn; } fns[] = {
-    { "send", send_frame }, { "listen", listen_frames }, { "stop", stop_listening }, { "stats", receive_stats },
+    { "send", send_frame }, { "listen", listen_frames }, { "stop", stop_listening }, { "stats", receive_stats }, { "netnsCookie", netns_cookie },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -12,6 +12,7 @@ import { doctorCommand, repairCommand } from './commands/doctor.js';
 import { generateCommand } from './commands/generate.js';
 import { hookCommand } from './commands/hook.js';
 import { ndpCommand } from './commands/ndp.js';
+import { reconcileCommand } from './commands/reconcile.js';
 import { networkCommands } from './commands/network.js';
 import { planCommand } from './commands/plan.js';
 import { statusCommand } from './commands/status.js';
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
   program.addCommand(vrfCommand(ctx));
   program.addCommand(planCommand(ctx));
   program.addCommand(ndpCommand(ctx));
+  program.addCommand(reconcileCommand(ctx));
   program.addCommand(hookCommand(ctx));
   program.addCommand(statusCommand(ctx));
   program.addCommand(doctorCommand(ctx));

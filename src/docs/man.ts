@@ -97,6 +97,7 @@ export function renderManPage8(program: Command, version: string): string {
     tp('.IR /etc/network/if\\-up.d/vmrouter ", " /etc/network/if\\-down.d/vmrouter', esc('the ifupdown hooks; they do nothing when /usr/sbin/vmrouter is gone (package removed, not purged)')),
     tp(`.I ${esc(RUN_DIR)}`, esc(`the ledger of what vmrouter applied (${RUN_DIR}/netns/NAME inside a namespace entered with ip netns exec), and the responder's ndp-stats.json`)),
     tp('.I vmrouter\\-ndp.service', esc('the systemd unit that runs `vmrouter ndp`; it is not restarted on package upgrades, since stopping it withdraws the VMs\' default router until it runs again')),
+    tp('.I vmrouter\\-reconcile.service', esc('the systemd unit that runs `vmrouter reconcile`: it repairs what other tools remove of vmrouter\'s kernel state (nftables.service starts with flush ruleset); upgrades restart it')),
     sh('see also'),
     '.BR vmrouter.conf (5),\n.BR interfaces (5),\n.BR ifup (8),\n.BR ip (8),\n.BR nft (8)\n',
   );

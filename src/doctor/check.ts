@@ -25,8 +25,8 @@ export interface CheckInput {
   sysctl: (path: string) => string | null;
 }
 
-/** nft tables vmrouter makes: `inet vmrouter`, `ip vmrouter-natpair-pod1`, … */
-const VMROUTER_TABLE = /^(inet|arp|ip|ip6|bridge|netdev) vmrouter(-|$)/;
+/** nft tables vmrouter makes: `inet vmrouter`, `ip vmrouter-natpair-pod1`, `ip vmrouter_vnet`, … */
+const VMROUTER_TABLE = /^(inet|arp|ip|ip6|bridge|netdev) vmrouter([-_]|$)/;
 
 function checkObject(obj: LedgerObject, input: CheckInput): Finding | null {
   const { kernel } = input;

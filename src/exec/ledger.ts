@@ -111,7 +111,7 @@ export class LedgerStore {
     if (main.version !== 2) throw new Error(`${this.file}: unknown ledger version ${String(main.version)}; remove it only if nothing vmrouter applied is left`);
     // Written in another namespace that had this name (deleted and re-created since): the kernel
     // objects it lists died with that namespace.
-    if (main.netns.inode !== this.netns.inode) return null;
+    if (!sameNamespace(main.netns, this.netns)) return null;
     migrateNetworkOwners(main as LedgerIndex);
     return main;
   }
@@ -121,7 +121,8 @@ export class LedgerStore {
     this.loadedOwnerText.clear();
     const main = this.readMain();
     if (!main) return emptyLedger(this.netns);
-    const ledger: Ledger = { version: 2, netns: main.netns, generation: main.generation, objects: main.objects, owners: main.owners };
+    // the namespace as it is identified now (a 0.1.0 ledger gains the cookie when saved)
+    const ledger: Ledger = { version: 2, netns: this.netns, generation: main.generation, objects: main.objects, owners: main.owners };
     const wanted =
       scope === 'all'
         ? Object.keys(main.owners).filter((o) => main.owners[o]!.keys === undefined)
@@ -209,6 +210,12 @@ export class LedgerStore {
       await release();
     }
   }
+}
+
+/** The cookie when both have one (it is never reused); else the inode, as 0.1.0 recorded it. */
+function sameNamespace(recorded: NetnsIdentity, now: NetnsIdentity): boolean {
+  if (recorded.cookie !== undefined && now.cookie !== undefined) return recorded.cookie === now.cookie;
+  return recorded.inode === now.inode;
 }
 
 function writeAtomic(path: string, text: string): void {

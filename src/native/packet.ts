@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as sea from 'node:sea';
-import { RUN_DIR } from '../exec/state-dir.js';
+import { RUN_DIR } from '../exec/run-dir.js';
 
 export interface PacketAddon {
   send(ifindex: number, frame: Buffer): void;
@@ -26,6 +26,8 @@ export interface PacketAddon {
   stop(): void;
   /** frames the kernel handed over and dropped (queue full) since the previous call */
   stats(): { received: number; dropped: number };
+  /** this network namespace's cookie (SO_NETNS_COOKIE), unique for the kernel's lifetime; null before Linux 5.14 */
+  netnsCookie(): string | null;
 }
 
 /** sll_pkttype values (linux/if_packet.h) */

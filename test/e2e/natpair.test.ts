@@ -14,6 +14,7 @@ import { echoesSeen, installProbe } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
 import { etcFile } from '../lib/single-node.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
+import { tableLostAndRepaired } from '../lib/doctor.js';
 import { configureNode, ping } from '../lib/topology.js';
 import { vmrouter } from '../lib/vmrouter.js';
 
@@ -108,6 +109,12 @@ async function echoes(t: Test, what: string, from: string, src: string, dst: str
   t.ok((await echoesSeen(at, seenSrc, seenDst)) - before >= 2, `${what}: the echo requests reached ${at} as ${seenSrc} > ${seenDst}`);
   if (notAt) t.equal(await echoesSeen(notAt, seenSrc, seenDst), elsewhere, `${what}: none reached ${notAt}`);
 }
+
+t.test('the pair\'s nft tables lost on either node: doctor names them, repair makes them again', async (t) => {
+  await tableLostAndRepaired(t, l.natc, 'ip vmrouter-natpair-pod1');
+  await tableLostAndRepaired(t, l.natc, 'arp vmrouter-natpair-pod1');
+  await tableLostAndRepaired(t, l.natm, 'ip vmrouter-natpair-pod1');
+});
 
 t.test('case 1 and 2: customer VMs reach the management server at 198.18.0.2', async (t) => {
   for (const [ns, src] of [[l.custA, '10.0.0.100'], [l.custA, '10.0.0.130'], [l.custB, '10.0.0.100']] as const) {

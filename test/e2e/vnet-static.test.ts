@@ -10,6 +10,7 @@ import t from 'tap';
 import { echoesSeen, installProbe, reaches, removeProbe } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
+import { tableLostAndRepaired } from '../lib/doctor.js';
 import { ping } from '../lib/topology.js';
 import { vmrouter } from '../lib/vmrouter.js';
 import {
@@ -129,6 +130,11 @@ t.test('vnet sync places the VMs: host routes on the router, local /32 on the ho
   t.match(again.stderr, /0 created, 0 removed/, 'a second sync changes nothing');
   t.match((await vmrouter(['status'], { ns: l.ns.r1! })).stdout, /^vnet net1 on eth1: router side of [^\n]*\n  vm1: 2 objects\n/m, 'status lists the network and its VMs (a route per address)');
   for (const ns of [l.inet, l.ns.r1!, ...Object.values(l.vms)]) await installProbe(ns);
+});
+
+t.test('a router\'s nft tables lost: doctor names them, repair makes them again', async (t) => {
+  await tableLostAndRepaired(t, l.ns.r1!, 'ip vmrouter');
+  await tableLostAndRepaired(t, l.ns.r1!, 'ip vmrouter_vnet');
 });
 
 t.test('reachability', async (t) => {

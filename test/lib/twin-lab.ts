@@ -221,6 +221,18 @@ export async function runTwinScenario(check: Check, o: TwinOptions): Promise<voi
       for (const s of servers) s.kill();
     }
 
+    // the kernel is the truth: a side's nft table lost (a reload of nftables.service) is named by
+    // doctor and made again by repair, exactly as it was
+    const applied = await snapshot(mid);
+    const table = `inet vmrouter-twin-io-inner`;
+    await inNs(mid, ['nft', 'delete', 'table', 'inet', 'vmrouter-twin-io-inner']);
+    const d = await vmrouter(['doctor'], { ns: mid, ok: false });
+    check(d.code === 3 && d.stdout.split('\n').includes(`  missing   nft table ${table}`), `doctor names the lost ${table}`, d.stdout);
+    const rep = await vmrouter(['repair'], { ns: mid, ok: false });
+    check(rep.code === 0 && (await vmrouter(['doctor'], { ns: mid, ok: false })).code === 0, 'repair makes it again: doctor is clean', rep.stderr);
+    const repaired = snapshotDiff(applied, await snapshot(mid));
+    check(repaired === '', 'the kernel state before the table was lost', repaired);
+
     for (const dev of [l.innerIf, l.outerIf]) {
       const r = await ifupdown(mid, 'ifdown', dev, [], false);
       check(r.code === 0, `ifdown ${dev}`, r.stderr);
