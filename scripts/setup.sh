@@ -2,7 +2,8 @@
 # Sets up a Debian 12 machine to build and test vmrouter: the system tools the hooks and the tests
 # run (as root; iptables and arptables only for the per-TAP comparison in bench/; curl and
 # conntrack for the NAT-pair and twin tests; frr for the virtual-network BGP tests; qemu,
-# busybox-static, cpio and Debian's kernel for the kernel lab of the twin tests), what building
+# busybox-static, cpio and Debian's kernel for the kernel lab of the twin tests; ifupdown2, unpacked
+# beside ifupdown), what building
 # and checking the Debian package needs (test/package: dpkg-dev, debhelper, lintian, git; man-db
 # checks the manual pages), the npm dependencies, and the build (dist/vmrouter).
 set -eu
@@ -28,6 +29,17 @@ if [ "$(id -u)" = 0 ]; then
     (cd "$cache" && apt-get download -qq "$pkg" 2>/dev/null)
     dpkg-deb -x "$cache/${pkg}_"*.deb "$cache/$rel" && rm -f "$cache/${pkg}_"*.deb
     depmod -b "$cache/$rel" "$rel" && echo "$pkg" > "$cache/$rel/.unpacked"
+  fi
+  # ifupdown2 for test/e2e/ifupdown2.test.ts: unpacked, not installed (it Conflicts with ifupdown,
+  # which the other tests run); test/lib/ifupdown2.ts reads it from this cache
+  cache=/var/cache/vmrouter-test-ifupdown2
+  if [ ! -e "$cache/root/.unpacked" ]; then
+    mkdir -p "$cache" && tmp=$(mktemp -d "$cache/download-XXXXXX")
+    (cd "$tmp" && apt-get download -qq ifupdown2 2>/dev/null)
+    dpkg-deb -x "$tmp"/ifupdown2_*.deb "$tmp/root"
+    /usr/bin/python3 -m compileall -q "$tmp/root/usr/share/ifupdown2" >/dev/null || true
+    echo "ifupdown2 $(dpkg-deb -f "$tmp"/ifupdown2_*.deb Version)" > "$tmp/root/.unpacked"
+    rm -rf "$cache/root" && mv "$tmp/root" "$cache/root" && rm -rf "$tmp"
   fi
   # FRR for the [vnet] BGP tests, which start zebra and bgpd per namespace themselves: the
   # package's own service has nothing to do on this machine.

@@ -53,8 +53,16 @@ export class Context {
     return this.runnerInstance;
   }
 
+  private configOverride: string | null = null;
+
   private get configFile(): string {
-    return this.globals.config ?? DEFAULT_CONFIG;
+    return this.configOverride ?? this.globals.config ?? DEFAULT_CONFIG;
+  }
+
+  /** The hook: the stanza names its configuration file (vmrouter-config); before anything is read. */
+  useConfigFile(file: string): void {
+    if (this.configTextCache !== null) throw new Error('the configuration was read already');
+    this.configOverride = file;
   }
 
   /** The configuration file's text (read once). */

@@ -6,6 +6,7 @@
 import { UsageError } from '../config/errors.js';
 import type { Network } from '../model/network.js';
 import type { Attachment, FeatureRecord } from '../features/feature.js';
+import { ip } from '../plan/step.js';
 import { featureOwner } from '../features/registry.js';
 import type { Host } from '../exec/host.js';
 import type { Ledger, OwnerEntry, Scope } from '../exec/ledger.js';
@@ -29,7 +30,7 @@ export interface Applied {
 }
 
 export function attachmentsUp(ledger: Ledger): Applied[] {
-  return Object.entries(ledger.owners).flatMap(([owner, entry]) => (entry.kind === 'feature' && !owner.includes('/') ? [{ owner, entry }] : []));
+  return Object.entries(ledger.owners).flatMap(([owner, entry]) => (entry.kind === 'feature' && !owner.includes('/') && !owner.includes('#') ? [{ owner, entry }] : []));
 }
 
 /** Routed networks as applied: halves applied per address family (legacy stanzas) merged into one. */
@@ -89,18 +90,61 @@ export function featureUpOp(host: Host, kind: string, kept: FeatureRecord, attac
 }
 
 /**
- * Removes what the ledger says one attachment added, whatever the configuration says now, and what
- * its dependants (owners named `OWNER/ITEM`, e.g. a virtual network's per-VM routes) hold.
+ * Removes what the ledger says one attachment added, whatever the configuration says now: the
+ * attachment, the stanzas of its interface told apart by part (`OWNER:inet`, snf-network's
+ * families, all of them: ifupdown2's pre-down knows no family), and its dependants (`OWNER/ITEM`,
+ * e.g. a virtual network's per-VM routes). Not the device vmrouter created (`OWNER#device`): that
+ * goes in post-down, once ifupdown took the link down.
  */
-export function featureDownOp(kind: string, name: string, iface: string, part?: string): Operation {
-  return ownerDownOp(featureOwner(kind, name, iface, part), `down ${kind} ${name} on ${iface}${part ? ` (${part})` : ''}`);
+export function featureDownOp(kind: string, name: string, iface: string): Operation {
+  return ownerDownOp(featureOwner(kind, name, iface), `down ${kind} ${name} on ${iface}`);
 }
 
 export function ownerDownOp(owner: string, title: string): Operation {
+  const mine = (o: string) => o === owner || o.startsWith(`${owner}:`) || o.startsWith(`${owner}/`);
   return {
     title,
-    scope: { owners: [owner], prefixes: [`${owner}/`] },
-    decide: (ledger) => [...Object.keys(ledger.owners).filter((o) => o.startsWith(`${owner}/`)).map((o) => ({ owner: o, desired: null })), { owner, desired: null }],
+    scope: { owners: [owner], prefixes: [`${owner}:`, `${owner}/`] },
+    // dependants first, the attachment last
+    decide: (ledger) => Object.keys(ledger.owners).filter(mine).sort((a, b) => Number(a === owner) - Number(b === owner)).map((o) => ({ owner: o, desired: null })),
+  };
+}
+
+/** The owner of the device a stanza's ifup creates (Attachment.create). */
+export const deviceOwner = (kind: string, name: string, iface: string): string => `${featureOwner(kind, name, iface)}#device`;
+
+/**
+ * Creates the device of a stanza (a virtual network's bridge) in pre-up, before ifupdown brings it
+ * up. Its own owner: a failed ifup leaves it recorded, and the retry finds it made.
+ */
+export function deviceUpOp(kind: string, name: string, iface: string, create: { up: string[]; down: string[] }): Operation {
+  const owner = deviceOwner(kind, name, iface);
+  const step = ip(0, create.up.slice(1), create.down.slice(1), `${iface}: made by ifup, deleted by ifdown`);
+  return {
+    title: `create ${iface} for ${kind} ${name}`,
+    scope: { owners: [owner] },
+    verify: true,
+    decide: () => [{ owner, desired: { entry: { kind: 'feature', feature: kind, iface, record: { name }, summary: `the device ${iface}` }, steps: [step] } }],
+  };
+}
+
+export function deviceDownOp(kind: string, name: string, iface: string): Operation {
+  const owner = deviceOwner(kind, name, iface);
+  return { title: `delete ${iface} of ${kind} ${name}`, scope: { owners: [owner] }, decide: () => [{ owner, desired: null }] };
+}
+
+/**
+ * After a failed up: the device that this attempt's pre-up made, unless the feature was already up
+ * on it (ifupdown2's ifreload runs up again on a working stanza; its bridge carries VMs). ifupdown
+ * runs no post-down after a failed ifup, so nothing else would delete it.
+ */
+export function orphanDeviceDownOp(kind: string, name: string, iface: string): Operation {
+  const owner = deviceOwner(kind, name, iface);
+  const feature = featureOwner(kind, name, iface);
+  return {
+    title: `delete ${iface} of ${kind} ${name} (its ifup failed)`,
+    scope: { owners: [owner, feature] },
+    decide: (ledger) => (ledger.owners[owner] && !ledger.owners[feature] ? [{ owner, desired: null }] : []),
   };
 }
 

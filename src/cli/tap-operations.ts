@@ -50,9 +50,18 @@ export function tapUpOp(host: Host, req: TapRequest, configured: () => Network[]
   };
 }
 
-export function tapDownOp(tap: string): Operation {
+/** `network`: what the hypervisor's script says the NIC's network is; a TAP bound to another is refused. */
+export function tapDownOp(tap: string, network?: string): Operation {
   const owner = tapOwner(tap);
-  return { title: `down TAP ${tap}`, scope: { owners: [owner] }, decide: () => [{ owner, desired: null }] };
+  return {
+    title: `down TAP ${tap}`,
+    scope: { owners: [owner] },
+    decide: (ledger) => {
+      const bound = ledger.owners[owner];
+      if (network !== undefined && bound?.kind === 'tap' && bound.record.network !== network) throw new UsageError(`--tap ${tap} is bound to network ${bound.record.network}, not ${network}: nothing was unbound`);
+      return [{ owner, desired: null }];
+    },
+  };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Finds a stanza and its option lines in /etc/network/interfaces (following `source` and
  * `source-directory`), so that errors from the hooks can name a line. Best effort: the hooks get
- * their options from ifupdown, not from here.
+ * their options from ifupdown — except that ifupdown2, which runs the hook once for an interface's
+ * inet and inet6 stanzas, exports only the first stanza's options; the others are read here.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,6 +11,8 @@ export interface StanzaLocation {
   file: string;
   line: number;
   optionLines: Map<string, number>;
+  /** option → value (its first line), as ifupdown exports them */
+  options: Map<string, string>;
 }
 
 function expand(pattern: string, base: string): string[] {
@@ -38,11 +41,14 @@ export function locateStanza(iface: string, addrfam: string, file = '/etc/networ
     const words = lines[i]!.trim().split(/\s+/);
     if (found) {
       if (['iface', 'auto', 'allow-hotplug', 'mapping', 'source', 'source-directory'].includes(words[0]!) || /^allow-/.test(words[0]!)) break;
-      if (words[0] && !words[0].startsWith('#')) found.optionLines.set(words[0], i + 1);
+      if (words[0] && !words[0].startsWith('#') && !found.optionLines.has(words[0])) {
+        found.optionLines.set(words[0], i + 1);
+        found.options.set(words[0], words.slice(1).join(' ').replace(/\$IFACE\b/g, iface));
+      }
       continue;
     }
     if (words[0] === 'iface' && words[1] === iface && words[2] === addrfam) {
-      found = { file, line: i + 1, optionLines: new Map() };
+      found = { file, line: i + 1, optionLines: new Map(), options: new Map() };
     } else if (words[0] === 'source' || words[0] === 'source-directory') {
       for (const target of words.slice(1)) {
         const files = words[0] === 'source' ? expand(target, dirname(file)) : expand(join(target, '*'), dirname(file));
@@ -59,4 +65,9 @@ export function locateStanza(iface: string, addrfam: string, file = '/etc/networ
     }
   }
   return found;
+}
+
+/** The options of `iface IFACE ADDRFAM`, or null when the stanza is not found. */
+export function readStanzaOptions(iface: string, addrfam: string): Map<string, string> | null {
+  return locateStanza(iface, addrfam)?.options ?? null;
 }

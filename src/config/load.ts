@@ -12,6 +12,8 @@ export interface Config {
   responder: ResponderConfig;
   /** records of the registered features, by kind (every kind present, possibly empty); routed networks: model/network.ts networksIn */
   features: Map<string, FeatureRecord[]>;
+  /** what was accepted but is ignored, as file:line: [section] key: why */
+  warnings: InputError[];
 }
 
 export function readConfigText(file: string): string {
@@ -38,12 +40,13 @@ export function parseFullConfig(text: string, file: string): Config {
   };
   const responder = attempt(() => verifyResponder(sections));
   const features = new Map<string, FeatureRecord[]>();
+  const warnings: InputError[] = [];
   for (const f of FEATURES) {
-    const records = attempt(() => f.verify(sections.features.get(f.kind) ?? [], { records: features }));
+    const records = attempt(() => f.verify(sections.features.get(f.kind) ?? [], { records: features, warnings }));
     features.set(f.kind, records ?? []);
   }
   if (problems.length > 0 || !responder) throw new InvalidInput(problems);
-  return { responder, features };
+  return { responder, features, warnings };
 }
 
 export function loadFullConfig(file: string = DEFAULT_CONFIG): Config {

@@ -8,23 +8,21 @@
  * device, protocol for a route — and leave out what the kernel adds by itself (scope, metric of
  * IPv4 routes, flags it sets, handles, counters).
  */
-import ipaddr from 'ipaddr.js';
 import type { HeldStep } from '../plan/step.js';
 
-/** "192.0.2.11/32" → "192.0.2.11"; IPv6 in RFC 5952 form; "default" stays. */
+/**
+ * "192.0.2.11/32" → "192.0.2.11", "2001:db8::11/128" → "2001:db8::11" (`hostLength`: keep, and add
+ * it to a bare address, as rules print it); "default" stays. No parsing: both sides are canonical
+ * already (the model keeps RFC 5952 text, the kernel prints it), and doctor compares tens of
+ * thousands of them on every check.
+ */
 function address(text: string, hostLength: boolean): string {
-  const [a, len] = text.split('/');
-  if (a === 'default' || a === undefined) return 'default';
-  let canonical = a;
-  try {
-    const parsed = ipaddr.parse(a);
-    canonical = parsed.kind() === 'ipv6' ? (parsed as ipaddr.IPv6).toRFC5952String() : parsed.toString();
-    const full = parsed.kind() === 'ipv6' ? '128' : '32';
-    if (len === undefined || (len === full && !hostLength)) return canonical;
-  } catch {
-    return text;
-  }
-  return `${canonical}/${len}`;
+  if (text === 'default') return text;
+  const t = text.toLowerCase();
+  const slash = t.indexOf('/');
+  const full = t.includes(':') ? '128' : '32';
+  if (slash < 0) return hostLength ? `${t}/${full}` : t;
+  return !hostLength && t.slice(slash + 1) === full ? t.slice(0, slash) : t;
 }
 
 const TABLE_NAMES: Record<string, string> = { '254': 'main', '255': 'local', '253': 'default' };
@@ -156,7 +154,7 @@ export function elementOfStep(add: string): { table: string; set: string; elemen
 function token(t: string): string {
   if (/^[0-9]+$/.test(t)) return String(Number(t));
   if (/^0x[0-9a-f]+$/i.test(t)) return String(Number(t));
-  return t.includes('.') || t.includes(':') ? address(t, true) : t;
+  return t.includes('.') || t.includes(':') ? address(t, false) : t;
 }
 
 type NftValue = string | number | { concat: NftValue[] } | { prefix: { addr: string; len: number } } | { range: [NftValue, NftValue] };
@@ -165,7 +163,7 @@ function nftValue(v: NftValue): string {
   if (typeof v === 'number') return String(v);
   if (typeof v === 'string') return token(v);
   if ('concat' in v) return v.concat.map(nftValue).join(' . ');
-  if ('prefix' in v) return address(`${v.prefix.addr}/${v.prefix.len}`, true);
+  if ('prefix' in v) return address(`${v.prefix.addr}/${v.prefix.len}`, false);
   if ('range' in v) return `${nftValue(v.range[0])}-${nftValue(v.range[1])}`;
   return JSON.stringify(v);
 }
@@ -187,9 +185,25 @@ export type Probe =
   | { kind: 'mac'; dev: string; mac: string }
   | { kind: 'unchecked' };
 
+/** Probes by step key: the steps of a ledger change little between checks (the reconciler runs for weeks). */
+const probes = new Map<string, Probe>();
+
 export function probeOf(s: HeldStep): Probe {
+  let p = probes.get(s.key);
+  if (p === undefined) {
+    p = probeOfStep(s);
+    if (probes.size > 500_000) probes.clear();
+    probes.set(s.key, p);
+  }
+  return p;
+}
+
+function probeOfStep(s: HeldStep): Probe {
   if (s.kind === 'sysctl') return { kind: 'sysctl', path: s.path, value: s.value };
   if (s.kind === 'mac') return { kind: 'mac', dev: s.dev, mac: s.mac.toLowerCase() };
+  // tap up sets a down TAP up once; a TAP set down later is the hypervisor's or the operator's
+  // choice, which repair must not undo (doctor still reports the routes the kernel dropped with it)
+  if (s.kind === 'link-up') return { kind: 'unchecked' };
   if (s.kind === 'nft') {
     if (s.provides) return { kind: 'table', table: s.provides };
     const e = s.within ? elementOfStep(s.add[0] ?? '') : null;
@@ -197,7 +211,7 @@ export function probeOf(s: HeldStep): Probe {
   }
   const [object, verb, ...rest] = s.args;
   // ip without -4/-6 (a TAP's steps): iproute2 takes the family from the first address
-  const first = rest.find((x) => ipaddr.isValid(x.split('/')[0]!));
+  const first = rest.find((x) => /^[0-9a-f:.]+(\/\d+)?$/i.test(x) && (x.includes(':') || x.includes('.')));
   const family: 4 | 6 = s.family !== 0 ? s.family : first !== undefined && first.includes(':') ? 6 : 4;
   if (object === 'route' && verb === 'add') {
     const id = routeOfArgs(family, rest);

@@ -55,12 +55,19 @@ interface ExecResult {
   failure?: { index: number; message: string };
 }
 
+export interface TransactOptions {
+  /** read the kernel first and make again what the ledger holds but the kernel lost (see transactMany) */
+  verify?: boolean;
+  /** the keys to make again, already known (the reconciler has just read the kernel) */
+  redo?: ReadonlySet<string>;
+}
+
 export interface Decision {
   owner: string;
   desired: Desired;
 }
 
-type Channel = 'ip0' | 'ip4' | 'ip6' | 'nft-do' | 'nft-undo' | 'sysctl' | 'mac';
+type Channel = 'ip0' | 'ip4' | 'ip6' | 'nft-do' | 'nft-undo' | 'sysctl' | 'mac' | 'link-up';
 
 /** Consecutive actions of one channel run as one batch; nft additions and removals never share one. */
 const channel = (a: Action): Channel => (a.step.kind === 'ip' ? (`ip${a.step.family}` as Channel) : a.step.kind === 'nft' ? `nft-${a.op}` : a.step.kind);
@@ -99,26 +106,26 @@ export class Runner {
    * (`nft flush ruleset`, a reload of nftables.service) makes the table again from the ledger and
    * the transaction retried once, rather than failing.
    */
-  async transactMany(decide: (ledger: Ledger) => Decision[], scope: Scope, opts: { verify?: boolean } = {}): Promise<Report> {
+  async transactMany(decide: (ledger: Ledger) => Decision[], scope: Scope, opts: TransactOptions = {}): Promise<Report> {
     phase('start');
     return this.store.withLock(async () => {
       phase('lock');
       try {
-        return await this.attempt(decide, scope, opts.verify === true, null);
+        return await this.attempt(decide, scope, opts, null);
       } catch (e) {
         if (!(e instanceof LostTable)) throw e;
-        return this.attempt(decide, scope, opts.verify === true, e.table);
+        return this.attempt(decide, scope, opts, e.table);
       }
     });
   }
 
-  private async attempt(decide: (ledger: Ledger) => Decision[], scope: Scope, verify: boolean, lost: string | null): Promise<Report> {
+  private async attempt(decide: (ledger: Ledger) => Decision[], scope: Scope, opts: TransactOptions, lost: string | null): Promise<Report> {
     const ledger = this.store.load(scope);
     phase('load ledger');
     const decisions = decide(ledger);
     phase('decide');
-    const redo = new Set<string>();
-    if (verify && decisions.some((d) => ledger.owners[d.owner] !== undefined)) {
+    const redo = new Set<string>(opts.redo ?? []);
+    if (opts.verify && !opts.redo && decisions.some((d) => ledger.owners[d.owner] !== undefined)) {
       const kernel = await readKernel(this.host);
       const sysctl = (path: string) => {
         try {
@@ -143,7 +150,14 @@ export class Runner {
       obj.generation = ++ledger.generation;
       pre.push({ op: 'do', step: obj.step });
     }
-    const txs = decisions.map((d) => computeTransaction(ledger, d.owner, d.desired, { redo }));
+    const whole = new Set<string>();
+    for (const key of redo) {
+      const table = ledger.objects[key]?.step;
+      if (table?.kind !== 'nft' || !table.provides) continue;
+      const within = Object.entries(ledger.objects).filter(([, o]) => o.step.kind === 'nft' && o.step.within === table.provides);
+      if (within.every(([k]) => redo.has(k))) whole.add(key);
+    }
+    const txs = decisions.map((d) => computeTransaction(ledger, d.owner, d.desired, { redo, whole }));
     phase('compute');
     const conflicts = txs.flatMap((tx) => tx.conflicts.map((c) => (txs.length > 1 ? `${tx.owner}: ${c}` : c)));
     if (conflicts.length > 0) throw new ConflictError(conflicts);
@@ -184,7 +198,8 @@ export class Runner {
       const obj = ledger.objects[`nft table ${table}`];
       if (!obj) continue;
       try {
-        obj.fingerprint = nftTables(await this.host.query('nft', ['-j', 'list', 'table', ...table.split(' ')])).get(table)?.fingerprint;
+        // terse: without the elements of its sets, which the fingerprint leaves out anyway
+        obj.fingerprint = nftTables(await this.host.query('nft', ['-j', '-t', 'list', 'table', ...table.split(' ')])).get(table)?.fingerprint;
       } catch {
         delete obj.fingerprint; // not listable now: doctor checks that it exists, not its chains
       }
@@ -302,6 +317,15 @@ export class Runner {
       if (restore !== s.value) this.host.writeSysctl(s.path, s.value);
       return { status: 'done', restore };
     }
+    if (s.kind === 'link-up') {
+      const up = (Number(this.host.readLink(s.dev, 'flags')) & 1) === 1;
+      const want = a.op === 'do' || a.restore !== 'down';
+      if (up !== want) {
+        const r = await this.host.ipBatch(0, [['link', 'set', 'dev', s.dev, want ? 'up' : 'down']]);
+        if (!r.ok) throw new Error(r.message);
+      }
+      return a.op === 'do' ? { status: 'done', restore: up ? 'up' : 'down' } : { status: 'done' };
+    }
     if (s.kind === 'mac') {
       const target = a.op === 'undo' ? a.restore : s.mac;
       const restore = this.host.readLink(s.dev, 'address');
@@ -379,12 +403,14 @@ function ipLine(a: Action): string[] | null {
 
 /** Removals before additions, each grouped by channel in dependency order, keeping each owner's order within a channel. */
 const RANK: Record<string, number> = {
-  'undo nft-undo': 0, 'undo ip6': 1, 'undo ip4': 2, 'undo ip0': 3, 'undo sysctl': 4, 'undo mac': 5,
-  'do mac': 6, 'do sysctl': 7, 'do ip0': 8, 'do ip4': 9, 'do ip6': 10, 'do nft-do': 11,
+  'undo nft-undo': 0, 'undo ip6': 1, 'undo ip4': 2, 'undo ip0': 3, 'undo sysctl': 4, 'undo mac': 5, 'undo link-up': 5.5,
+  'do link-up': 5.7, 'do mac': 6, 'do sysctl': 7, 'do ip0': 8, 'do ip4': 9, 'do ip6': 10, 'do nft-do': 11,
 };
 
 /** The actions of several owners in an order that makes few, large batches. */
 export function batchOrder(txs: TxPlan[]): { a: Action; tx: number; i: number }[] {
-  const all = txs.flatMap((tx, t) => tx.actions.map((a, i) => ({ a, tx: t, i, rank: RANK[`${a.op} ${channel(a)}`]! })));
+  // a table before any element of any owner: both are one nft batch, whose lines run in order
+  const rankOf = (a: Action) => RANK[`${a.op} ${channel(a)}`]! - (a.op === 'do' && a.step.kind === 'nft' && a.step.provides ? 0.5 : 0);
+  const all = txs.flatMap((tx, t) => tx.actions.map((a, i) => ({ a, tx: t, i, rank: rankOf(a) })));
   return all.sort((x, y) => x.rank - y.rank || x.tx - y.tx || x.i - y.i).map(({ a, tx, i }) => ({ a, tx, i }));
 }

@@ -69,6 +69,12 @@ function current(ledger: Ledger, obj: LedgerObject): boolean {
 export interface TxOptions {
   now?: Date;
   redo?: Set<string>;
+  /**
+   * Tables of `redo` whose every element is in `redo` too: made again with all their contents in
+   * the same transaction, they stay the same incarnation (the elements' records, and so the owners'
+   * files, need not change).
+   */
+  whole?: ReadonlySet<string>;
 }
 
 /** A route that is there otherwise than applied is replaced, not added beside ("File exists"). */
@@ -78,7 +84,7 @@ function redoStep(step: HeldStep): HeldStep {
 }
 
 export function computeTransaction(ledger: Ledger, owner: string, desired: Desired, opts: TxOptions | Date = {}): TxPlan {
-  const { now = new Date(), redo = new Set<string>() } = opts instanceof Date ? { now: opts } : opts;
+  const { now = new Date(), redo = new Set<string>(), whole = new Set<string>() } = opts instanceof Date ? { now: opts } : opts;
   const previous = ledger.owners[owner];
   if (previous && previous.keys === undefined) throw new Error(`ledger of ${owner} was not loaded`);
   const held = previous?.keys ?? [];
@@ -90,7 +96,7 @@ export function computeTransaction(ledger: Ledger, owner: string, desired: Desir
     const obj = ledger.objects[s.key];
     if (!obj || !redo.has(s.key) || desired?.replace) continue;
     redo.delete(s.key);
-    if (obj.step.kind === 'nft' && obj.step.provides) obj.generation = ++ledger.generation;
+    if (obj.step.kind === 'nft' && obj.step.provides && !whole.has(s.key)) obj.generation = ++ledger.generation;
     redone.push({ op: 'do', step: redoStep(obj.step) });
   }
   const keep = new Set(
@@ -131,7 +137,7 @@ export function computeTransaction(ledger: Ledger, owner: string, desired: Desir
   // (sysctls and MACs of an interface several features attach to) stay in the main file, which
   // every load reads, so that a second owner sees them held and neither restores them too early.
   // A TAP's device is its own: its settings go with it.
-  const homeOf = (s: HeldStep): string => (s.shared ? MAIN : (s.kind === 'sysctl' || s.kind === 'mac') && desired?.entry.kind !== 'tap' ? MAIN : owner);
+  const homeOf = (s: HeldStep): string => (s.shared ? MAIN : (s.kind === 'sysctl' || s.kind === 'mac' || s.kind === 'link-up') && desired?.entry.kind !== 'tap' ? MAIN : owner);
   const gained: string[] = [];
   /** action index → key it creates */
   const created = new Map<number, string>();
@@ -179,6 +185,8 @@ export function describe(s: HeldStep): string {
       return `${s.path}=${s.value}`;
     case 'mac':
       return `MAC of ${s.dev}`;
+    case 'link-up':
+      return `${s.dev} up`;
     default:
       return s.key;
   }

@@ -26,7 +26,7 @@ const own = (env: HookEnv): boolean => Object.keys(env).some((k) => OWN.has(k));
 const stanza: StanzaCodec<Network> = {
   options: (n) => networkOptions(n).filter((o) => o.name !== 'vmrouter-network'),
   mentions: (env) => Object.keys(env).some((k) => OWN.has(k) || LEGACY.has(k)),
-  identify: (env, iface, addrfam) => (own(env) ? { name: (env.IF_VMROUTER_NETWORK ?? '').trim() } : { name: legacyName(iface), part: addrfam }),
+  identify: (env, iface) => ({ name: own(env) ? (env.IF_VMROUTER_NETWORK ?? '').trim() : legacyName(iface) }),
   read(where) {
     const read = readStanza({ ...where, addrfam: where.addrfam as AddressFamily });
     if (!read) return null;
@@ -39,7 +39,7 @@ export const networkFeature: Feature<Network> = {
   kind: NETWORK_KIND,
   summary: 'A routed VM network (the snf-network "Routed Setup"): the node answers ARP and NDP on the uplink for the VMs it hosts, routes them through an extra table and binds their TAPs. NAME is how commands and the ledger refer to it.',
   keys: NETWORK_KEYS,
-  verify: (sections) => verifyNetworks([...sections]),
+  verify: (sections, context) => verifyNetworks([...sections], context.warnings),
   attach: (n) => [{ iface: n.uplink, summary: `role ${n.role}${n.table !== null ? `, table ${n.table}` : ''}`, steps: planNetwork(n) }],
   // routed networks select by fwmark (TAP traffic) and by destination, at their `priority`
   ruleUsers: (n) => [{ who: `[network ${n.name}]`, tables: n.table !== null ? [n.table] : [], rules: n.table !== null ? [{ pref: n.priority, mark: true }] : [], vrf: false }],

@@ -13,7 +13,7 @@
 import { eui64 } from '../model/addr.js';
 import type { TapBinding } from '../model/binding.js';
 import { hostsVms, routes, type Network } from '../model/network.js';
-import { announce, ip, mac, RT_PROTO, sysctl, type Step } from '../plan/step.js';
+import { announce, ip, linkUp, mac, RT_PROTO, sysctl, type Step } from '../plan/step.js';
 import { arpTable, ARP_TABLE, element, INET_TABLE, inetTable, natTable, NAT_TABLE, quoteIfname } from './nft-skeleton.js';
 
 const ARP_PROXY_DELAY_DEFAULT = '80';
@@ -126,6 +126,8 @@ export function planTap(n: Network, b: TapBinding): Step[] {
   const T = String(n.table);
   const q = quoteIfname(tap);
 
+  // a hypervisor may bind a NIC before bringing it up (Ganeti's kvm-vif-bridge); its routes need it up
+  steps.push(linkUp(tap, 'the TAP carries the VM\'s traffic only when up; left as it was on tap down'));
   if (n.tapMac) steps.push(mac(tap, n.tapMac, 'one gateway MAC for every VM of the network'));
   if (n.v4 && b.ips.length > 0) {
     steps.push(sysctl(`net/ipv4/conf/${tap}/proxy_arp`, '1', '0', 'answer the VM\'s ARP for its gateway and other VMs'));

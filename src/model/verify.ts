@@ -86,7 +86,25 @@ export class Checker {
   }
 }
 
-function verifyOne(raw: RawNetwork): { network: Network | null; problems: InputError[] } {
+/**
+ * A key of another role is ignored with a warning, not refused: the same section is copied between
+ * a router and its VMC nodes with only `role` changed (vmrouter.conf(5)).
+ */
+function withoutOtherRoles(raw: RawNetwork, warnings: InputError[]): RawNetwork {
+  const role = raw.values.get('role')?.value;
+  if (!role || !(ROLES as readonly string[]).includes(role)) return raw;
+  const values = new Map(raw.values);
+  for (const [key, v] of raw.values) {
+    const spec = keySpec(key);
+    if (!spec?.roles || spec.roles.includes(role as Role)) continue;
+    warnings.push(new InputError(v.origin, `ignored: applies to role${spec.roles.length > 1 ? 's' : ''} ${spec.roles.join(' and ')}, not ${role}`));
+    values.delete(key);
+  }
+  return values.size === raw.values.size ? raw : { ...raw, values };
+}
+
+function verifyOne(section: RawNetwork, warnings: InputError[]): { network: Network | null; problems: InputError[] } {
+  const raw = withoutOtherRoles(section, warnings);
   const c = new Checker(raw);
   const nameProblem = networkNameProblem(raw.name);
   if (nameProblem) c.problems.push(new InputError(raw.origin, `network name ${JSON.stringify(raw.name)} ${nameProblem}`));
@@ -94,12 +112,6 @@ function verifyOne(raw: RawNetwork): { network: Network | null; problems: InputE
   const roleText = c.required('role', `(one of ${ROLES.join(', ')})`);
   const role = roleText === null ? null : (ROLES as readonly string[]).includes(roleText) ? (roleText as Role) : null;
   if (roleText !== null && role === null) c.fail('role', `${JSON.stringify(roleText)} is not one of ${ROLES.join(', ')}`);
-  if (role) {
-    for (const [key] of raw.values) {
-      const spec = keySpec(key);
-      if (spec?.roles && !spec.roles.includes(role)) c.fail(key, `does not apply to role ${role} (only to ${spec.roles.join(', ')})`);
-    }
-  }
   const vmc = role === 'vmc' || role === 'vmc+router';
   const router = role === 'router' || role === 'vmc+router';
 
@@ -193,11 +205,12 @@ function crossCheck(networks: Network[], raws: Map<string, RawNetwork>): InputEr
   return problems;
 }
 
-export function verifyNetworks(raws: RawNetwork[]): Network[] {
+/** `warnings`: where keys that do not apply to a network's role are noted (they are ignored). */
+export function verifyNetworks(raws: RawNetwork[], warnings: InputError[] = []): Network[] {
   const problems: InputError[] = [];
   const networks: Network[] = [];
   for (const raw of raws) {
-    const result = verifyOne(raw);
+    const result = verifyOne(raw, warnings);
     problems.push(...result.problems);
     if (result.network) networks.push(result.network);
   }

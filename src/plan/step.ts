@@ -61,6 +61,12 @@ export interface MacStep extends StepBase {
   mac: string;
 }
 
+/** A link up (administratively); the runner records whether it was down and puts that back. */
+export interface LinkUpStep extends StepBase {
+  kind: 'link-up';
+  dev: string;
+}
+
 /** Tell the L2 segment where an address now lives: gratuitous ARP (RFC 5227) or unsolicited NA (RFC 4861 7.2.6). */
 export interface AnnounceStep extends StepBase {
   kind: 'announce';
@@ -69,7 +75,7 @@ export interface AnnounceStep extends StepBase {
   address: string;
 }
 
-export type Step = IpStep | SysctlStep | NftStep | MacStep | AnnounceStep;
+export type Step = IpStep | SysctlStep | NftStep | MacStep | LinkUpStep | AnnounceStep;
 export type HeldStep = Exclude<Step, AnnounceStep>;
 
 export const isHeld = (s: Step): s is HeldStep => s.kind !== 'announce';
@@ -91,6 +97,10 @@ export function mac(dev: string, address: string, why: string): MacStep {
   return { kind: 'mac', dev, mac: address, why, key: `mac ${dev}` };
 }
 
+export function linkUp(dev: string, why: string): LinkUpStep {
+  return { kind: 'link-up', dev, why, key: `link-up ${dev}` };
+}
+
 export function announce(family: 4 | 6, dev: string, address: string, why: string): AnnounceStep {
   return { kind: 'announce', family, dev, address, why, key: `announce ${dev} ${address}` };
 }
@@ -106,6 +116,8 @@ export function doArgv(s: Step): string[] {
       return ['nft', s.add.join('; ')];
     case 'mac':
       return ['ip', 'link', 'set', 'dev', s.dev, 'address', s.mac];
+    case 'link-up':
+      return ['ip', 'link', 'set', 'dev', s.dev, 'up'];
     case 'announce':
       return ['vmrouter', 'announce', `--family=${s.family}`, `--dev=${s.dev}`, s.address];
   }
@@ -121,6 +133,7 @@ export function undoArgv(s: Step): string[] | null {
     case 'nft':
       return ['nft', s.undo.join('; ')];
     case 'mac':
+    case 'link-up':
       return null;
     case 'announce':
       return null;

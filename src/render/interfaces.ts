@@ -2,27 +2,17 @@
  * /etc/network/interfaces stanzas for the sections of a config, in two styles built from the same plan:
  *  compact   `vmrouter-*` options; the installed ifupdown hooks apply the network (exact teardown, shared
  *            objects counted, sysctls restored to their previous values);
- *  expanded  plain `up`/`down` lines that need no vmrouter at runtime. `down` writes kernel defaults
- *            back to sysctls and leaves shared objects (the vmrouter nft tables, node-wide forwarding
- *            settings) in place, because plain lines cannot know whether another network uses them.
+ *  expanded  plain `up`/`pre-down` lines that need no vmrouter at runtime, with the same exact teardown:
+ *            holder files count shared objects and keep sysctls' previous values (expanded.ts).
  */
 import type { Network } from '../model/network.js';
 import type { FeatureRecord, KernelFacts } from '../features/feature.js';
+import { DEFAULT_CONFIG } from '../config/load.js';
 import { FEATURES } from '../features/registry.js';
-import { doArgv, undoArgv, type Step } from '../plan/step.js';
-import { shellLine } from './shell.js';
+import { ExpandedLines, holderName } from './expanded.js';
 import { renderTemplate } from './templates.js';
 
 export type StanzaStyle = 'compact' | 'expanded';
-
-const upLines = (steps: Step[]) => steps.map((s) => ({ why: s.why, line: shellLine(doArgv(s)) }));
-const downLines = (steps: Step[]) =>
-  steps
-    .filter((s) => !s.shared)
-    .map(undoArgv)
-    .filter((argv): argv is string[] => argv !== null)
-    .reverse()
-    .map((argv) => ({ line: shellLine(argv) }));
 
 /**
  * Every attachment of every record (Config.features; routed networks first) becomes a stanza of its
@@ -33,7 +23,7 @@ export function renderInterfaces(
   style: StanzaStyle,
   source: string,
   features: ReadonlyMap<string, readonly FeatureRecord[]>,
-  { node, kernel }: { node?: string | undefined; kernel?: KernelFacts } = {},
+  { node, kernel, hookConfig, expandedState = '/run/vmrouter/expanded' }: { node?: string | undefined; kernel?: KernelFacts; hookConfig?: string; expandedState?: string } = {},
 ): Promise<string> {
   const seen = new Set<string>();
   const stanzas = FEATURES.flatMap((f) =>
@@ -41,9 +31,20 @@ export function renderInterfaces(
       f.attach(record, kernel).filter((a) => node === undefined || a.nodes === undefined || a.nodes.includes(node)).map((a) => {
         const auto = !seen.has(a.iface);
         seen.add(a.iface);
-        const steps = style === 'expanded' ? a.steps : [];
-        const options = style === 'compact' ? [{ name: `vmrouter-${f.kind}`, value: record.name }, ...(f.stanza?.options(record) ?? [])] : [];
-        return { kind: f.kind, name: record.name, summary: a.summary, iface: a.iface, auto, options, create: a.create ? { up: shellLine(a.create.up), down: shellLine(a.create.down) } : null, up: upLines(steps), down: downLines(steps) };
+        const expanded = style === 'expanded' ? new ExpandedLines(expandedState, holderName(f.kind, record.name, a.iface)) : null;
+        // compact: the hook reads the section from the configuration (vmrouter-config when it is not
+        // the default) or the stanza itself, and makes the device in pre-up (vmrouter-create)
+        const options =
+          style === 'compact'
+            ? [
+                { name: `vmrouter-${f.kind}`, value: record.name },
+                ...(f.stanza ? f.stanza.options(record) : hookConfig && hookConfig !== DEFAULT_CONFIG ? [{ name: 'vmrouter-config', value: hookConfig }] : []),
+                ...(a.create ? [{ name: 'vmrouter-create', value: 'yes' }] : []),
+              ]
+            : [];
+        const create = a.create && expanded ? expanded.device(a.create, a.iface) : null;
+        const lines = expanded ? expanded.lines(a.steps) : { up: [], down: [] };
+        return { kind: f.kind, name: record.name, summary: a.summary, iface: a.iface, auto, options, create, ...lines };
       }),
     ),
   );

@@ -12,9 +12,10 @@ export function renderTxPlan(title: string, tx: Pick<TxPlan, 'actions' | 'announ
     if (a.op === 'do') argv = doArgv(s);
     else if (s.kind === 'sysctl') argv = ['sysctl', '-q', '-w', `${s.path}=${a.restore ?? s.fallback}`];
     else if (s.kind === 'mac') argv = a.restore ? ['ip', 'link', 'set', 'dev', s.dev, 'address', a.restore] : null;
+    else if (s.kind === 'link-up') argv = a.restore === 'down' ? ['ip', 'link', 'set', 'dev', s.dev, 'down'] : null;
     else argv = undoArgv(s);
     out.push(`# ${a.op === 'do' ? '' : 'remove: '}${s.why}`);
-    out.push(argv ? shellLine(argv) : '# (removed by the kernel with its device)');
+    out.push(argv ? shellLine(argv) : s.kind === 'link-up' ? '# (it was up before: left up)' : '# (removed by the kernel with its device)');
   }
   for (const s of tx.announces) out.push(`# then send: ${s.why}`);
   return out.join('\n') + '\n';

@@ -5,7 +5,8 @@
 const PLAIN = /^[A-Za-z0-9_\/.:=@%+,-]+$/;
 
 export function shellWord(word: string): string {
-  return PLAIN.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+  // a quote inside becomes '"'"' rather than '\'': ifupdown2's parser drops backslashes from option values
+  return PLAIN.test(word) ? word : `'${word.replace(/'/g, `'"'"'`)}'`;
 }
 
 export function shellLine(argv: string[]): string {

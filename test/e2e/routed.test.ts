@@ -20,7 +20,6 @@ import {
   macOf,
   ping,
   recreateUplink,
-  routerConf,
   vmcConf,
   type RoutedLab,
 } from '../lib/topology.js';
@@ -40,6 +39,9 @@ const VM1 = { ips: ['192.0.2.11', '192.0.2.21'], ip6s: ['2001:db8::11', '2001:db
 const VM2 = { ip: '192.0.2.12', mac: '52:54:00:00:00:12', ip6: '2001:db8::5054:ff:fe00:12' };
 const VM3 = { ip: '192.0.2.13', ip6: '2001:db8::13', mac: '52:54:00:00:00:13' };
 
+// the VMC nodes' section copied to the router with only the role changed (and its upstream added)
+const ROUTER_CONF = `${vmcConf().replace('role = vmc', 'role = router')}upstream = eth0\n`;
+
 t.before(async () => {
   await Lab.sweep(PREFIX);
   l = await buildRoutedLab(lab, { n1: ['tap1', 'tap2'], n2: ['tap3'] });
@@ -48,9 +50,21 @@ t.before(async () => {
   for (const ns of [node1, node2, l.router]) baseline[ns] = await snapshot(ns, { recreated: ['eth0.222'] });
   await configureNode(node1, vmcConf());
   await configureNode(node2, vmcConf());
-  await configureNode(l.router, routerConf);
+  await configureNode(l.router, ROUTER_CONF);
 });
 t.teardown(() => lab.cleanup());
+
+t.test("the VMC nodes' section works on the router: their keys are ignored with a warning", async (t) => {
+  const r = await vmrouter(['--config', `/tmp/${l.router}.conf`, 'generate'], { ok: false });
+  t.equal(r.code, 0, 'generate succeeds');
+  const warnings = r.stderr.trim().split('\n');
+  t.same(
+    warnings.map((w) => w.replace(/^vmrouter: warning: \/tmp\/[^:]+:/, '')),
+    ['5: [network public] table: ignored: applies to roles vmc and vmc+router, not router', '6: [network public] table_name: ignored: applies to roles vmc and vmc+router, not router', '9: [network public] arp_ip: ignored: applies to roles vmc and vmc+router, not router'],
+    'one warning per ignored key, naming file, line and key',
+  );
+  t.notMatch(r.stdout, /vmrouter-table|snf_routed|192\.0\.2\.254/, 'the stanza carries none of them');
+});
 
 t.test('ifup applies each role through the installed hook', async (t) => {
   for (const ns of [l.router, node1, node2]) await ifupdown(ns, 'ifup', 'eth0.222');

@@ -5,7 +5,7 @@
  * file. Dual stack: IPv6 through proxy NDP entries per remote VM. Every reachability claim is checked
  * where the packet lands (probe tables).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { echoesSeen, installProbe, reaches, removeProbe } from '../lib/probe.js';
 import { inNs } from '../lib/run.js';
@@ -65,7 +65,7 @@ t.teardown(async () => {
 
 t.test('generate --node: each node gets only its own stanzas', async (t) => {
   const h1 = (await vmrouter(['--config', `/etc/netns/${l.ns.h1}/vmrouter/vmrouter.conf`, 'generate', '--node', 'h1'])).stdout;
-  t.match(h1, /iface br_net1 inet manual\n    pre-up ip link add name br_net1 address 02:76:6e:00:00:65 type bridge\n    post-down ip link del dev br_net1\n    vmrouter-vnet net1/, 'host: the bridge stanza');
+  t.match(h1, /iface br_net1 inet manual\n    vmrouter-vnet net1\n    vmrouter-config \/etc\/netns\/[^/]+\/vmrouter\/vmrouter\.conf\n    vmrouter-create yes$/m, 'host: the bridge stanza (the hooks make the bridge, from the config generate read)');
   t.notMatch(h1, /iface eth1/, 'host: no router stanza');
   const r1 = (await vmrouter(['--config', `/etc/netns/${l.ns.r1}/vmrouter/vmrouter.conf`, 'generate', '--node', 'r1'])).stdout;
   t.match(r1, /iface eth1 inet manual\n    vmrouter-vnet net1/, 'router: the underlay stanza');
@@ -73,6 +73,35 @@ t.test('generate --node: each node gets only its own stanzas', async (t) => {
   const bad = await vmrouter(['--config', `/etc/netns/${l.ns.r1}/vmrouter/vmrouter.conf`, 'generate', '--node', 'h9'], { ok: false });
   t.equal(bad.code, 2);
   t.match(bad.stderr, /--node h9: no such node .* \(known: h1, h2, r1\)/);
+});
+
+t.test('a failed ifup of the bridge stanza leaves no bridge; the retry after fixing the cause succeeds', async (t) => {
+  const h1 = l.ns.h1!;
+  const bridge = async () => (await inNs(h1, ['ip', 'link', 'show', 'dev', 'br_net1'], { ok: false })).code === 0;
+  // the operator forgot the underlay: its default route via the router cannot be added
+  const failed = await vnIfupdown(h1, 'ifup', 'br_net1', false);
+  t.not(failed.code, 0, 'ifup br_net1 fails');
+  t.match(failed.stderr, /vmrouter: .*192\.168\.56\.101/, 'vmrouter says which step the kernel refused');
+  t.notOk(await bridge(), 'the bridge made in pre-up is deleted again');
+  t.equal(snapshotDiff(baseline.h1!, await snapshot(h1)), '', 'the kernel state before the attempt');
+  t.match((await vmrouter(['status', '--json'], { ns: h1 })).stdout, /"owners": \{\}/, 'the ledger holds nothing');
+  await vnIfupdown(h1, 'ifup', 'eth1');
+  await vnIfupdown(h1, 'ifup', 'br_net1');
+  t.ok(await bridge(), 'the retry succeeds');
+
+  // another if-up.d script fails after vmrouter's: ifupdown forgets the interface, vmrouter keeps
+  // what it applied and the next ifup takes it over (no "File exists")
+  await vnIfupdown(h1, 'ifdown', 'br_net1');
+  const failing = `/etc/netns/${h1}/network/if-up.d/zz-fails`;
+  writeFileSync(failing, '#!/bin/sh\n[ "$IFACE" != br_net1 ] || exit 1\n', { mode: 0o755 });
+  try {
+    t.not((await vnIfupdown(h1, 'ifup', 'br_net1', false)).code, 0, 'ifup fails in the other script');
+    t.ok(await bridge(), 'the bridge stays: vmrouter applied the stanza');
+  } finally {
+    rmSync(failing);
+  }
+  await vnIfupdown(h1, 'ifup', 'br_net1');
+  t.match((await vmrouter(['status'], { ns: h1 })).stdout, /vnet net1 on br_net1/, 'the retry succeeds: the network is up once');
 });
 
 t.test('ifup applies each role through the installed hook', async (t) => {
@@ -229,7 +258,8 @@ t.test('a VM that moves from h1 to h2 stays reachable; only its route changes', 
   t.match(await restartGuestIpv6('vm2'), /dadfailed/, 'before the new host\'s sync, vm2\'s IPv6 address fails DAD');
   // the hypervisor's hook on h2 records where vm2 runs now
   ensureEtcMountPoint();
-  await vmrouter(['vnet', 'place', '--network', 'net1', 'vm2', 'h2', IP.vm2, IP6.vm2], { ns: l.ns.h2! });
+  // one [vnet] in the configuration: no --network needed
+  await vmrouter(['vnet', 'place', 'vm2', 'h2', IP.vm2, IP6.vm2], { ns: l.ns.h2! });
   t.match(readFileSync(l.placements, 'utf8'), /^vm2 h2 10\.10\.10\.11 2001:db8:a::11$/m, 'vnet place rewrote vm2\'s line');
   ensureEtcMountPoint();
   const moved = await vmrouter(['-v', 'vnet', 'sync', '--node', 'r1'], { ns: r1 });

@@ -69,7 +69,8 @@ function goldensFor(name: string, sections: Map<string, Map<string, string>>, sc
     return r.stdout;
   };
   const goldens: Golden[] = [
-    { file: 'compact.interfaces', produce: stdout(['generate', '--style', 'compact']) },
+    // as on a node, where the hooks read /etc/vmrouter/vmrouter.conf (no vmrouter-config)
+    { file: 'compact.interfaces', produce: stdout(['generate', '--style', 'compact', '--hook-config', '/etc/vmrouter/vmrouter.conf']) },
     { file: 'expanded.interfaces', produce: stdout(['generate', '--style', 'expanded']) },
     { file: 'plan-up.txt', produce: async () => stdout(['plan', 'up', '--from-scratch'], ['--state-dir', stateDir()])() },
     { file: 'plan-down.txt', produce: async () => stdout(['plan', 'down', '--from-scratch'], ['--state-dir', stateDir()])() },

@@ -3,7 +3,7 @@
  * this machine's kernel lacks) under qemu with TCG, with this machine's / as the guest's root
  * (read-only 9p under an overlay on tmpfs, see kernel-lab/init), runs one shell command there and
  * returns its output. Results come back through a writable 9p share; the serial console is kept
- * for when the boot itself fails. Recipe: ../shared/DESIGN.md "A real kernel with VRF and VLAN".
+ * for when the boot itself fails. Recipe: docs/design.md, "Testing against a real kernel".
  *
  * The unpacked kernel and the initramfs are cached in CACHE (one directory per kernel release);
  * a boot takes ~8 s, so tests run several scenarios per boot.
@@ -64,6 +64,18 @@ export function prepareKernel(): Kernel {
   return kernel;
 }
 
+/** The .ko files `modules` need, dependencies first, each once (modprobe --show-depends; built-ins need none). */
+export function moduleOrder(k: Kernel, modules: string[]): string[] {
+  const order: string[] = [];
+  for (const m of modules) {
+    for (const line of sh('modprobe', ['-d', k.dir, '-S', k.release, '--show-depends', m]).split('\n')) {
+      const path = /^insmod (\S+)/.exec(line)?.[1];
+      if (path && !order.includes(path)) order.push(path);
+    }
+  }
+  return order;
+}
+
 /** busybox, the stage-1 init and the boot modules in dependency order (modprobe --show-depends). */
 function buildInitrd(k: Kernel): void {
   if (existsSync(k.initrd) && statSync(k.initrd).mtimeMs > statSync(INIT).mtimeMs) return;
@@ -75,13 +87,7 @@ function buildInitrd(k: Kernel): void {
     copyFileSync(INIT, join(tmp, 'init'));
     execFileSync('chmod', ['755', join(tmp, 'init')]);
     writeFileSync(join(tmp, 'kdir'), `${k.dir}\n`);
-    const order: string[] = [];
-    for (const m of BOOT_MODULES) {
-      for (const line of sh('modprobe', ['-d', k.dir, '-S', k.release, '--show-depends', m]).split('\n')) {
-        const path = /^insmod (\S+)/.exec(line)?.[1];
-        if (path && !order.includes(path)) order.push(path);
-      }
-    }
+    const order = moduleOrder(k, BOOT_MODULES);
     for (const p of order) copyFileSync(p, join(tmp, 'modules', basename(p)));
     writeFileSync(join(tmp, 'modules.list'), order.map((p) => basename(p)).join('\n') + '\n');
     const files = sh('find', ['.', '-mindepth', '1'], tmp);

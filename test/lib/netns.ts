@@ -68,10 +68,13 @@ export function installPackagedHooks(ns: string, interfaces: string): void {
   networkDir(ns, interfaces, (dir, dest) => copyFileSync(join('/etc/network', dir, 'vmrouter'), dest));
 }
 
+export const HOOK_DIRS = ['if-pre-up.d', 'if-up.d', 'if-post-up.d', 'if-pre-down.d', 'if-down.d', 'if-post-down.d'];
+
 function networkDir(ns: string, interfaces: string, put: (dir: string, dest: string) => void): void {
   const etc = join('/etc/netns', ns, 'network');
-  for (const dir of ['if-pre-up.d', 'if-up.d', 'if-down.d', 'if-post-down.d']) mkdirSync(join(etc, dir), { recursive: true });
-  for (const dir of ['if-up.d', 'if-down.d']) {
+  for (const dir of HOOK_DIRS) mkdirSync(join(etc, dir), { recursive: true });
+  // as the package installs it: ifupdown reads four of these, ifupdown2 all six (hooks/vmrouter)
+  for (const dir of HOOK_DIRS) {
     put(dir, join(etc, dir, 'vmrouter'));
     chmodSync(join(etc, dir, 'vmrouter'), 0o755);
   }

@@ -3,6 +3,8 @@
  * every routing table, nexthop objects, proxy neighbours, the whole nft ruleset (iptables-nft and arptables-nft live
  * there too), addresses, link MACs and every IPv4/IPv6 conf and neigh sysctl.
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { inNs } from './run.js';
 
 export interface SnapshotOptions {
@@ -11,6 +13,8 @@ export interface SnapshotOptions {
 }
 
 const SYSCTL_DIRS = ['/proc/sys/net/ipv4/conf', '/proc/sys/net/ipv6/conf', '/proc/sys/net/ipv4/neigh', '/proc/sys/net/ipv6/neigh'];
+/** and the node-wide settings (ip_forward, fwmark_reflect, tcp_l3mdev_accept, …): the same files in every namespace */
+const SYSCTL_FILES = ['/proc/sys/net/ipv4', '/proc/sys/net/ipv6'].flatMap((dir) => readdirSync(dir).map((f) => join(dir, f)).filter((f) => statSync(f).isFile()));
 
 /**
  * Operational state the kernel derives by itself and that changes as links come up (carrier, IPv6
@@ -29,11 +33,11 @@ export async function snapshot(ns: string, opts: SnapshotOptions = {}): Promise<
     // nexthop objects (vnet's IPv6 ECMP default); FRR's zebra keeps its own, which are not ours
     ['ip nexthop', lines(await sh(['ip', 'nexthop', 'show'])).filter((l) => !l.includes('proto zebra')).join('\n')],
     ['ip neigh proxy', (await sh(['ip', 'neigh', 'show', 'proxy'])) + (await sh(['ip', '-6', 'neigh', 'show', 'proxy']))],
-    ['nft', (await sh(['nft', 'list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter')],
+    ['nft', sortedElements((await sh(['nft', 'list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter'))],
     ['addresses', lines(await sh(['ip', '-o', 'addr', 'show'])).map((l) => l.replace(/^\d+:\s*/, '').replace(/\\.*$/, '').replace(/ tentative/, '')).filter((l) => !/inet6 fe80:/.test(l)).join('\n')],
     ['links', lines(await sh(['ip', '-o', 'link', 'show'])).map(linkSummary).join('\n')],
     // one process for every file (grep prints "path:value"); unreadable ones (stable_secret) are skipped
-    ['sysctl', lines((await inNs(ns, ['grep', '-rs', '^', ...SYSCTL_DIRS, '/proc/sys/net/ipv4/ip_forward'], { ok: false })).stdout).sort().join('\n')],
+    ['sysctl', lines((await inNs(ns, ['grep', '-rs', '^', ...SYSCTL_DIRS, ...SYSCTL_FILES], { ok: false })).stdout).sort().join('\n')],
   ];
   const recreated = opts.recreated ?? [];
   return sections
@@ -42,6 +46,11 @@ export async function snapshot(ns: string, opts: SnapshotOptions = {}): Promise<
     .split('\n')
     .map((l) => (recreated.some((d) => l.startsWith(`${d} `)) ? l.replace(/link\/ether \S+/, 'link/ether (re-created)') : l))
     .join('\n');
+}
+
+/** A set has no order: nft lists elements as they were added (re-adding one moves it last). */
+function sortedElements(ruleset: string): string {
+  return ruleset.replace(/elements = \{([^}]*)\}/g, (_m, items: string) => `elements = { ${items.split(',').map((x) => x.trim()).sort().join(', ')} }`);
 }
 
 /** name, MTU, MAC and admin state of a link; not carrier or operational state. */

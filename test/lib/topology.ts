@@ -17,11 +17,16 @@ export const GW6 = '2001:db8::1';
 export const INET = '198.51.100.2';
 export const INET6 = '2001:db8:ffff::2';
 
-/** A node's vmrouter.conf → generated stanzas (the real `vmrouter generate`) → its /etc/network. */
-export async function configureNode(ns: string, conf: string, style: 'compact' | 'expanded' = 'compact'): Promise<string> {
+/**
+ * A node's vmrouter.conf → generated stanzas (the real `vmrouter generate`) → its /etc/network.
+ * `hookConfig`: the file the node's hooks read for sections (vmrouter-config), by default the
+ * namespace's /etc/vmrouter/vmrouter.conf (tests put the same text there with etcFile).
+ */
+export async function configureNode(ns: string, conf: string, style: 'compact' | 'expanded' = 'compact', hookConfig = '/etc/vmrouter/vmrouter.conf'): Promise<string> {
   const file = join('/tmp', `${ns}.conf`);
   writeFileSync(file, conf);
-  const { stdout } = await vmrouter(['--config', file, 'generate', '--style', style]);
+  // in the namespace: expanded stanzas count holders in its state directory, as on the node
+  const { stdout } = await vmrouter(['--config', file, 'generate', '--style', style, '--hook-config', hookConfig === 'here' ? file : hookConfig], { ns });
   installHooks(ns, stdout);
   return stdout;
 }

@@ -10,7 +10,6 @@
  * answer for an address itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, ifupdown } from './netns.js';
 import { vrfExecSides } from './vrf-exec-lab.js';
@@ -100,17 +99,6 @@ export async function buildTwinLab(o: TwinOptions): Promise<TwinLab> {
   return { lab, mid, innerIf: 'inner', outerIf: o.vlan ? 'eth1.100' : 'outer', inner: sides.i!, outer: sides.o! };
 }
 
-/**
- * The hooks read /etc/vmrouter/vmrouter.conf; `ip netns exec` can only bind over directories that
- * exist on the host, so the namespace's hooks are pointed at the node's file instead.
- */
-function useConfig(ns: string, file: string): void {
-  for (const dir of ['if-up.d', 'if-down.d']) {
-    const hook = join('/etc/netns', ns, 'network', dir, 'vmrouter');
-    writeFileSync(hook, readFileSync(hook, 'utf8').replace(/ hook$/m, ` --config ${file} hook`));
-  }
-}
-
 /** Echo requests from `from` to `dst` arrived at `at` as `seenSrc > seenDst`, and were answered. */
 async function lands(check: Check, what: string, from: string, dst: string, at: string, seenSrc: string, seenDst: string): Promise<void> {
   const before = await echoesSeen(at, seenSrc, seenDst);
@@ -143,8 +131,10 @@ export async function runTwinScenario(check: Check, o: TwinOptions): Promise<voi
     // the strictest reverse-path filter a node may have (Debian's default is loose, 2)
     if (o.strictRpFilter) await inNs(mid, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=1']);
     const baseline = await snapshot(mid);
-    const file = await configureNode(mid, conf(o, l.outerIf));
-    useConfig(mid, join('/tmp', `${mid}.conf`));
+    // the hooks read the config where it was written (vmrouter-config): `ip netns exec` cannot bind
+    // /etc/netns/NS/vmrouter over a /etc/vmrouter the host (or the kernel lab's root) lacks
+    const file = await configureNode(mid, conf(o, l.outerIf), 'compact', 'here');
+    check(file.includes(`vmrouter-config /tmp/${mid}.conf`), 'generate names the configuration in the stanzas (vmrouter-config)', file);
     check(file.includes(`iface ${l.outerIf} inet manual`) && file.includes('vmrouter-twin io'), 'generate writes a vmrouter-twin stanza per side', file);
     const checkOut = (await vmrouter(['--config', join('/tmp', `${mid}.conf`), 'check'], { ns: mid })).stdout;
     check(checkOut.includes(`twin variant auto = ${o.expectVariant}`), `check says this kernel runs the ${o.expectVariant} variant`, checkOut);
@@ -229,7 +219,8 @@ export async function runTwinScenario(check: Check, o: TwinOptions): Promise<voi
     const d = await vmrouter(['doctor'], { ns: mid, ok: false });
     check(d.code === 3 && d.stdout.split('\n').includes(`  missing   nft table ${table}`), `doctor names the lost ${table}`, d.stdout);
     const rep = await vmrouter(['repair'], { ns: mid, ok: false });
-    check(rep.code === 0 && (await vmrouter(['doctor'], { ns: mid, ok: false })).code === 0, 'repair makes it again: doctor is clean', rep.stderr);
+    const after = await vmrouter(['doctor'], { ns: mid, ok: false });
+    check(rep.code === 0 && after.code === 0, 'repair makes it again: doctor is clean', `${rep.stderr}${after.stdout}`);
     const repaired = snapshotDiff(applied, await snapshot(mid));
     check(repaired === '', 'the kernel state before the table was lost', repaired);
 

@@ -145,7 +145,8 @@ export async function configureVnetNode(l: VnetLab, spec: VnetLabSpec, node: str
   if (spec.v6) own += `\niface eth1 inet6 static\n    address ${UNDERLAY6(address)}/64\n    dad-attempts 0\n    autoconf 1\n`;
   if (spec.routers[node]) own += `\nauto eth0\niface eth0 inet static\n    address ${spec.routers[node]!.uplink}/24\n`;
   if (spec.routers[node] && spec.v6) own += `\niface eth0 inet6 static\n    address ${UPLINK6(spec.routers[node]!.uplink)}/64\n    dad-attempts 0\n    autoconf 1\n`;
-  const { stdout } = await vmrouter(['--config', join(etc, 'vmrouter.conf'), 'generate', '--node', node]);
+  // the node's hooks read the copy at /etc/vmrouter/vmrouter.conf, the default: no vmrouter-config
+  const { stdout } = await vmrouter(['--config', join(etc, 'vmrouter.conf'), 'generate', '--node', node, '--hook-config', '/etc/vmrouter/vmrouter.conf']);
   installHooks(ns, `${own}\n${stdout}`);
   return stdout;
 }
@@ -172,9 +173,9 @@ export function writePlacements(l: VnetLab, lines: Record<string, [string, ...st
 }
 
 /** Real ifup/ifdown in a node, its /etc/vmrouter in place. */
-export function vnIfupdown(ns: string, verb: 'ifup' | 'ifdown', iface: string) {
+export function vnIfupdown(ns: string, verb: 'ifup' | 'ifdown', iface: string, ok = true) {
   ensureEtcMountPoint();
-  return ifupdown(ns, verb, iface);
+  return ifupdown(ns, verb, iface, [], ok);
 }
 
 export async function sync(l: VnetLab, node: string): Promise<void> {

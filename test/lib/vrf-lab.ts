@@ -5,7 +5,6 @@
  * teardown to the state before.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, ifupdown } from './netns.js';
 import { echoesSeen, installProbe } from './probe.js';
@@ -50,11 +49,7 @@ export async function runVrfScenario(check: Check, prefix: string): Promise<void
       await installProbe(h);
     }
     const baseline = await snapshot(mid);
-    await configureNode(mid, CONF);
-    for (const dir of ['if-up.d', 'if-down.d']) {
-      const hook = join('/etc/netns', mid, 'network', dir, 'vmrouter');
-      writeFileSync(hook, readFileSync(hook, 'utf8').replace(/ hook$/m, ` --config /tmp/${mid}.conf hook`));
-    }
+    await configureNode(mid, CONF, 'compact', 'here');
     for (const dev of ['eb', 'er']) {
       const r = await ifupdown(mid, 'ifup', dev, [], false);
       check(r.code === 0, `vrf: ifup ${dev}`, r.stderr);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { BatchResult, Host } from '../../src/exec/host.js';
 import { emptyLedger, LedgerStore, type Ledger } from '../../src/exec/ledger.js';
-import { ConflictError, Runner, StepFailed } from '../../src/exec/runner.js';
+import { batchOrder, ConflictError, Runner, StepFailed } from '../../src/exec/runner.js';
 import type { Desired } from '../../src/exec/transaction.js';
 import { element, INET_TABLE } from '../../src/features/nft-skeleton.js';
 import { arpAnnouncement } from '../../src/ndp/frames.js';
@@ -393,6 +393,13 @@ t.test('an element whose table the kernel lost: the table is made again from the
   t.ok((keysOf(l, 'tap:tap1') ?? []).length > 0, 'tap1 is bound');
   t.ok(l.objects[`nft table ${INET_TABLE}`]!.generation! > 1, 'a new incarnation of the table: the elements of other TAPs in the old one are gone with it');
   t.equal(l.objects[vmSteps('tap1', 11)[3]!.key]!.generation, l.objects[`nft table ${INET_TABLE}`]!.generation, "tap1's elements are in the new one");
+});
+
+t.test('batchOrder: a table before the elements of every owner, whatever the order of the owners', async (t) => {
+  const el = element(INET_TABLE, 'taps', '"tap1"', null, 'x');
+  const tx = (owner: string, step: typeof table) => ({ owner, actions: [{ op: 'do' as const, step }], announces: [], conflicts: [], settle: () => undefined });
+  const order = batchOrder([tx('tap:tap1', el), tx('network:public@eth0', table)]);
+  t.same(order.map((x) => x.a.step.key), [table.key, el.key], 'the table first (a TAP listed before its network in the ledger, as after an ifdown and ifup)');
 });
 
 t.test('transactMany: conflicts between the owners run nothing', async (t) => {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { parseFullConfig } from '../../src/config/load.js';
 import { configProblems } from '../lib/config.js';
 import { parseNetworks as parseConfig } from '../lib/config.js';
 
@@ -6,6 +7,8 @@ const FILE = 'vmrouter.conf';
 
 /** The formatted problems of a config; throws (failing the test) if the config is accepted. */
 const problems = (text: string): string[] => configProblems(text, FILE);
+/** What the loader accepted but ignores, as it prints them. */
+const warnings = (text: string): string[] => parseFullConfig(text, FILE).warnings.map(String);
 
 // Line numbers below refer to these layouts: [network public] is line 1, role line 2, and so on.
 const VMC = [
@@ -108,7 +111,8 @@ t.test('table: required for VM roles, kernel tables reserved', async (t) => {
   }
   t.equal(parseConfig(conf(...edit(VMC, 'table', 'table = 252')), FILE)[0]!.table, 252);
   t.equal(parseConfig(conf(...edit(VMC, 'table', 'table = 4294967295')), FILE)[0]!.table, 4294967295);
-  t.strictSame(problems(conf(...ROUTER, 'table = 5')), ['vmrouter.conf:6: [network edge] table: does not apply to role router (only to vmc, vmc+router)']);
+  t.strictSame(warnings(conf(...ROUTER, 'table = 5')), ['vmrouter.conf:6: [network edge] table: ignored: applies to roles vmc and vmc+router, not router']);
+  t.equal(parseConfig(conf(...ROUTER, 'table = 5'), FILE)[0]!.table, null, 'and the router has no table');
 });
 
 t.test('gateway inside the subnet, not its network or broadcast address', async (t) => {
@@ -146,16 +150,22 @@ t.test('arp_ip', async (t) => {
   t.equal(parseConfig(conf(...v6only), FILE)[0]!.v4, null, 'not required without IPv4');
   t.strictSame(problems(conf(...edit(VMC, 'arp_ip', 'arp_ip = 192.0.2.1'))), ['vmrouter.conf:7: [network public] arp_ip: must differ from gateway 192.0.2.1']);
   t.strictSame(problems(conf(...edit(VMC, 'arp_ip', 'arp_ip = 198.51.100.1'))), ['vmrouter.conf:7: [network public] arp_ip: 198.51.100.1 is outside 192.0.2.0/24']);
-  t.strictSame(problems(conf(...ROUTER, 'arp_ip = 192.0.2.2')), ['vmrouter.conf:6: [network edge] arp_ip: does not apply to role router (only to vmc, vmc+router)']);
+  t.strictSame(warnings(conf(...ROUTER, 'arp_ip = 192.0.2.2')), ['vmrouter.conf:6: [network edge] arp_ip: ignored: applies to roles vmc and vmc+router, not router']);
 });
 
-t.test('keys that do not apply to the role', async (t) => {
-  t.strictSame(problems(conf(...VMC, 'nat_out = eth1')), ['vmrouter.conf:8: [network public] nat_out: does not apply to role vmc (only to router, vmc+router)']);
-  t.strictSame(problems(conf(...VMC, 'upstream = eth1')), ['vmrouter.conf:8: [network public] upstream: does not apply to role vmc (only to router, vmc+router)']);
-  t.strictSame(problems(conf(...ROUTER, 'proxy_arp = yes', 'tap_mac = cc:47:52:4e:45:54')), [
-    'vmrouter.conf:6: [network edge] proxy_arp: does not apply to role router (only to vmc, vmc+router)',
-    'vmrouter.conf:7: [network edge] tap_mac: does not apply to role router (only to vmc, vmc+router)',
+t.test('keys that do not apply to the role: ignored with a warning, so one section serves router and VMC nodes', async (t) => {
+  t.strictSame(warnings(conf(...VMC, 'nat_out = eth1')), ['vmrouter.conf:8: [network public] nat_out: ignored: applies to roles router and vmc+router, not vmc']);
+  t.strictSame(warnings(conf(...VMC, 'upstream = eth1')), ['vmrouter.conf:8: [network public] upstream: ignored: applies to roles router and vmc+router, not vmc']);
+  t.strictSame(warnings(conf(...ROUTER, 'proxy_arp = yes', 'tap_mac = cc:47:52:4e:45:54')), [
+    'vmrouter.conf:6: [network edge] proxy_arp: ignored: applies to roles vmc and vmc+router, not router',
+    'vmrouter.conf:7: [network edge] tap_mac: ignored: applies to roles vmc and vmc+router, not router',
   ]);
+  // the VMC node's section with only the role changed
+  const asRouter = edit(VMC, 'role', 'role = router');
+  t.equal(parseConfig(conf(...asRouter), FILE)[0]!.role, 'router', 'the VMC section works on the router');
+  t.strictSame(warnings(conf(...asRouter)).map((w) => w.split(': ')[1]), ['[network public] table', '[network public] arp_ip']);
+  t.strictSame(warnings(conf(...VMC)), [], 'nothing to say about a section of its role');
+  t.equal(parseConfig(conf(...ROUTER, 'table = 0'), FILE).length, 1, 'an ignored key is not checked either');
 });
 
 t.test('nat_out and upstream', async (t) => {

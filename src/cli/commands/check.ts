@@ -19,6 +19,6 @@ export function checkCommand(ctx: () => Context): Command {
     const usesKernel = FEATURES.some((f) => f.usesKernel && (config.features.get(f.kind) ?? []).length > 0);
     const kernel = usesKernel ? c.kernel() : undefined;
     if (kernel) c.out(`kernel ${kernel.release}: ${kernel.vrf ? 'VRF devices available' : 'no VRF devices'} (${kernel.evidence}); twin variant auto = ${kernel.vrf ? 'vrf' : 'policy'}\n`);
-    for (const w of lintConfig(config, kernel)) c.out(`warning: ${w}\n`);
+    for (const w of [...config.warnings.map(String), ...lintConfig(config, kernel)]) c.out(`warning: ${w}\n`);
   });
 }

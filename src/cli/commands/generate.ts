@@ -1,5 +1,8 @@
+import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../../config/errors.js';
+import { DEFAULT_CONFIG } from '../../config/load.js';
+import { defaultStateDir } from '../../exec/state-dir.js';
 import { renderInterfaces, renderRtTables, type StanzaStyle } from '../../render/interfaces.js';
 import type { FeatureRecord } from '../../features/feature.js';
 import { FEATURES } from '../../features/registry.js';
@@ -15,8 +18,10 @@ export function generateCommand(ctx: () => Context): Command {
     .option('--rt-tables <file>', 'also write the table names (table_name) in rt_tables format to this file')
     .option('--network <name...>', 'only these networks')
     .option('--node <name>', 'only the stanzas of this node (a host or router named in [vnet NAME] sections); default: every node\'s')
-    .action(async (opts: { style: StanzaStyle; out?: string; rtTables?: string; network?: string[]; node?: string }) => {
+    .option('--hook-config <file>', `the configuration the node\'s hooks read for the stanzas that name a section (default: the --config file); written as vmrouter-config unless it is ${DEFAULT_CONFIG}`)
+    .action(async (opts: { style: StanzaStyle; out?: string; rtTables?: string; network?: string[]; node?: string; hookConfig?: string }) => {
       const c = ctx();
+      for (const w of c.config().warnings) c.err(`vmrouter: warning: ${w}\n`);
       let features: ReadonlyMap<string, readonly FeatureRecord[]> = c.config().features;
       if (opts.network) {
         const networks = networksIn(features);
@@ -28,7 +33,8 @@ export function generateCommand(ctx: () => Context): Command {
         const known = new Set(FEATURES.flatMap((f) => (features.get(f.kind) ?? []).flatMap((r) => f.attach(r).flatMap((a) => a.nodes ?? []))));
         if (!known.has(opts.node)) throw new UsageError(`--node ${opts.node}: no such node in ${c.globals.config}${known.size ? ` (known: ${[...known].sort().join(', ')})` : ''}`);
       }
-      const text = await renderInterfaces(opts.style, c.globals.config, features, { node: opts.node, kernel: c.kernel() });
+      const hookConfig = resolve(opts.hookConfig ?? c.globals.config);
+      const text = await renderInterfaces(opts.style, c.globals.config, features, { node: opts.node, kernel: c.kernel(), hookConfig, expandedState: join(c.globals.stateDir ?? defaultStateDir(), 'expanded') });
       if (opts.out) writeFileAtomic(opts.out, text);
       else c.out(text);
       if (opts.rtTables) writeFileAtomic(opts.rtTables, await renderRtTables(networksIn(features), c.globals.config));

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { hookOperations } from '../../hooks/ifupdown.js';
+import { failedUpOperations, hookOperations } from '../../hooks/ifupdown.js';
 import type { Context } from '../context.js';
 
 export function hookCommand(ctx: () => Context): Command {
@@ -7,7 +7,13 @@ export function hookCommand(ctx: () => Context): Command {
     .description('run by the ifupdown hooks (if-up.d, if-down.d): applies or removes the network of the stanza in $IFACE')
     .action(async () => {
       const c = ctx();
-      const ops = hookOperations(c, process.env);
-      if (ops.length > 0) await c.run(ops);
+      try {
+        const operations = hookOperations(c, process.env);
+        if (operations.length > 0) await c.run(operations);
+      } catch (e) {
+        const cleanup = failedUpOperations(process.env);
+        if (cleanup.length > 0) await c.run(cleanup).catch(() => undefined); // the first error is the one to report
+        throw e;
+      }
     });
 }

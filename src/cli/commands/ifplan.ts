@@ -8,7 +8,7 @@ import { UsageError } from '../../config/errors.js';
 import { FEATURES, keptRecord } from '../../features/registry.js';
 import { ifnameProblem } from '../../model/names.js';
 import type { Context } from '../context.js';
-import { featureDownOp, featureUpOp, type Operation } from '../operations.js';
+import { deviceDownOp, deviceUpOp, featureDownOp, featureUpOp, type Operation } from '../operations.js';
 
 interface Options {
   node?: string;
@@ -27,7 +27,10 @@ function operationsOn(c: Context, iface: string, node: string | undefined): { up
     for (const record of config.features.get(f.kind) ?? []) {
       for (const a of f.attach(record, kernel)) {
         if (a.iface !== iface || (node !== undefined && a.nodes !== undefined && !a.nodes.includes(node))) continue;
+        // the device its stanza makes (pre-up) and deletes (post-down), around the rest
+        if (a.create) up.push(deviceUpOp(f.kind, record.name, iface, a.create));
         up.push(featureUpOp(c.host, f.kind, keptRecord(f, record), a));
+        if (a.create) down.push(deviceDownOp(f.kind, record.name, iface));
         down.push(featureDownOp(f.kind, record.name, iface));
       }
     }

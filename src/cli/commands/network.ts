@@ -7,7 +7,7 @@ import { UsageError } from '../../config/errors.js';
 import type { Attachment, Feature, FeatureRecord } from '../../features/feature.js';
 import { FEATURES, keptRecord } from '../../features/registry.js';
 import type { Context } from '../context.js';
-import { attachmentsUp, featureDownOp, featureUpOp, ownerDownOp, type Operation } from '../operations.js';
+import { attachmentsUp, deviceOwner, deviceUpOp, featureDownOp, featureUpOp, ownerDownOp, type Operation } from '../operations.js';
 
 interface DryRun {
   dryRun?: boolean;
@@ -61,7 +61,10 @@ export function networkCommands(ctx: () => Context, planning: boolean): Command[
     .action(async (args: string[], opts: DryRun) => {
       const c = ctx();
       requireDryRun(opts, planning);
-      const ops = chosen(c, args, opts.node).map((x) => featureUpOp(c.host, x.feature.kind, keptRecord(x.feature, x.record), x.attachment));
+      const ops = chosen(c, args, opts.node).flatMap((x) => [
+        ...(x.attachment.create ? [deviceUpOp(x.feature.kind, x.record.name, x.attachment.iface, x.attachment.create)] : []),
+        featureUpOp(c.host, x.feature.kind, keptRecord(x.feature, x.record), x.attachment),
+      ]);
       await c.run(ops, { dryRun: planning || opts.dryRun, fromScratch: opts.fromScratch });
     });
   const down = new Command('down')
@@ -84,7 +87,12 @@ export function networkCommands(ctx: () => Context, planning: boolean): Command[
       // the reverse of registry order: what builds on an interface goes before what it builds on
       const rank = (kind: string) => FEATURES.findIndex((f) => f.kind === kind);
       pick.sort((a, b) => rank(b.entry.feature) - rank(a.entry.feature));
-      await c.run(pick.map((a) => ownerDownOp(a.owner, `down ${a.entry.feature} ${a.entry.record.name} on ${a.entry.iface}`)), { dryRun: planning || opts.dryRun });
+      const ledger = c.runner.store.load();
+      const ops = pick.flatMap((a) => {
+        const device = deviceOwner(a.entry.feature, a.entry.record.name, a.entry.iface);
+        return [ownerDownOp(a.owner, `down ${a.entry.feature} ${a.entry.record.name} on ${a.entry.iface}`), ...(ledger.owners[device] ? [ownerDownOp(device, `delete ${a.entry.iface}`)] : [])];
+      });
+      await c.run(ops, { dryRun: planning || opts.dryRun });
     });
   for (const cmd of [up, down]) {
     if (!planning) cmd.option('-n, --dry-run', 'print the commands instead of running them');

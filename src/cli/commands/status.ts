@@ -24,7 +24,7 @@ export function statusCommand(ctx: () => Context): Command {
         const part = owner.slice(owner.indexOf(`@${entry.iface}`) + entry.iface.length + 1).replace(/^:/, '');
         c.out(`${entry.feature} ${entry.record.name} on ${entry.iface}${part ? ` (${part})` : ''}${entry.summary ? `: ${entry.summary}` : ''}\n`);
         // dependants (`KIND:NAME@IFACE/ITEM`), and the TAPs bound to a routed network
-        for (const [o, e] of Object.entries(ledger.owners)) if (o.startsWith(`${owner}/`)) c.out(`  ${o.slice(owner.length + 1)}${e.keys ? `: ${e.keys.length} objects` : ''}\n`);
+        for (const [o, e] of Object.entries(ledger.owners)) if (o.startsWith(`${owner}/`) || o.startsWith(`${owner}#`)) c.out(`  ${o.slice(owner.length + 1)}${e.keys ? `: ${e.keys.length} objects` : ''}\n`);
         if (entry.feature === 'network') for (const t of taps.filter((b) => b.network === entry.record.name)) c.out(`  ${t.tap}${t.mac ? ` ${t.mac}` : ''} ${[...t.ips, ...t.ip6s].join(' ')}\n`);
       }
       const networks = new Set(applied.filter((a) => a.entry.feature === 'network').map((a) => a.entry.record.name));

@@ -35,8 +35,13 @@ export function tapCommand(ctx: () => Context, planning: boolean): Command {
       await c.run([tapUpOp(c.host, req, () => c.networksIfConfigured())], { dryRun: planning || opts.dryRun, fromScratch: opts.fromScratch });
     });
   const down = new Command('down')
-    .description('remove everything `tap up` added for the TAP')
+    .description('remove everything `tap up` added for the TAP; takes the flags of `tap up` too, so a hypervisor script can pass both the same (only --tap and --network count)')
     .option('--tap <iface>', 'the TAP (default: $INTERFACE, as Ganeti sets it)')
+    .option('--network <name>', 'the network the TAP should be bound to: a TAP bound to another is left alone (an error)')
+    .option('--mac <mac>', 'accepted, as for tap up; not needed')
+    .option('--ip <address...>', 'accepted, as for tap up; not needed')
+    .option('--ip6 <address...>', 'accepted, as for tap up; not needed')
+    .option('--hostname <name>', 'accepted, as for tap up; not needed')
     .action(async (opts: TapOptions) => {
       const c = ctx();
       const name = opts.tap ?? process.env.INTERFACE;
@@ -44,7 +49,8 @@ export function tapCommand(ctx: () => Context, planning: boolean): Command {
       const problem = ifnameProblem(name);
       if (problem) throw new UsageError(`${opts.tap ? '--tap' : 'INTERFACE'} ${JSON.stringify(name)}: ${problem}`);
       if (!opts.tap && process.env.MODE !== undefined && process.env.MODE !== 'routed') return;
-      await c.run([tapDownOp(name)], { dryRun: planning || opts.dryRun });
+      if (opts.network !== undefined && networkNameProblem(opts.network)) throw new UsageError(`--network ${JSON.stringify(opts.network)}: ${networkNameProblem(opts.network)}`);
+      await c.run([tapDownOp(name, opts.network)], { dryRun: planning || opts.dryRun });
     });
   const sync = new Command('sync')
     .description('make the TAPs of a network exactly those listed: bind the missing, re-bind the changed, unbind the rest, in one transaction')

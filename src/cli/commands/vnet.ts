@@ -54,6 +54,14 @@ function records(c: Context, names: string[] | undefined): VnetRecord[] {
   return all.filter((v) => names.includes(v.name));
 }
 
+/** `--network NAME`, or the configuration's only [vnet NAME] when it has one. */
+function theVnet(c: Context, name: string | undefined): VnetRecord {
+  if (name !== undefined) return records(c, [name])[0]!;
+  const all = records(c, undefined);
+  if (all.length === 1) return all[0]!;
+  throw new UsageError(`--network is required: ${c.globals.config} has ${all.length === 0 ? 'no [vnet NAME] section' : `${all.length} [vnet NAME] sections (${all.map((v) => v.name).join(', ')})`}`);
+}
+
 function checkNode(node: string): void {
   const problem = networkNameProblem(node);
   if (problem) throw new UsageError(`--node ${JSON.stringify(node)}: ${problem.replace('network name', 'node name')}`);
@@ -81,21 +89,19 @@ export function vnetCommand(ctx: () => Context, planning: boolean): Command {
   if (planning) return vnet;
   const place = new Command('place')
     .description('record in the placements file that VM runs on HOST with these addresses (for hypervisor hooks); then run `vnet sync` on the nodes')
-    .requiredOption('--network <name>', 'the virtual network')
+    .option('--network <name>', 'the virtual network (default: the only one of the configuration)')
     .argument('<vm>', 'the VM')
     .argument('<host>', 'the host it runs on now')
     .argument('<address...>', 'its addresses (IPv4, and IPv6 with subnet6)')
-    .action(async (vm: string, host: string, addresses: string[], opts: { network: string }) => {
-      const [v] = records(ctx(), [opts.network]);
-      await editPlacementsFile(v!, vm, host, addresses);
+    .action(async (vm: string, host: string, addresses: string[], opts: { network?: string }) => {
+      await editPlacementsFile(theVnet(ctx(), opts.network), vm, host, addresses);
     });
   const unplace = new Command('unplace')
     .description('remove VM from the placements file (it stopped); then run `vnet sync` on the nodes')
-    .requiredOption('--network <name>', 'the virtual network')
+    .option('--network <name>', 'the virtual network (default: the only one of the configuration)')
     .argument('<vm>', 'the VM')
-    .action(async (vm: string, opts: { network: string }) => {
-      const [v] = records(ctx(), [opts.network]);
-      await editPlacementsFile(v!, vm, null, []);
+    .action(async (vm: string, opts: { network?: string }) => {
+      await editPlacementsFile(theVnet(ctx(), opts.network), vm, null, []);
     });
   vnet.addCommand(place).addCommand(unplace);
   const frr = new Command('frr')
