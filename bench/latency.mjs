@@ -24,8 +24,9 @@ inNs(GWNS, ['ip', 'link', 'set', 'dev', 'eth0', 'up']);
 
 // ifup with the installed hook: the repository's hooks/vmrouter, pointed at the built binary
 const etc = `/etc/netns/${NODE}/network`;
-for (const d of ['if-pre-up.d', 'if-up.d', 'if-down.d', 'if-post-down.d']) mkdirSync(`${etc}/${d}`, { recursive: true });
-for (const d of ['if-up.d', 'if-down.d']) {
+for (const d of ['if-pre-up.d', 'if-up.d', 'if-post-up.d', 'if-pre-down.d', 'if-down.d', 'if-post-down.d']) mkdirSync(`${etc}/${d}`, { recursive: true });
+// in all six, as the package installs it (it acts on PHASE)
+for (const d of ['if-pre-up.d', 'if-up.d', 'if-post-up.d', 'if-pre-down.d', 'if-down.d', 'if-post-down.d']) {
   writeFileSync(`${etc}/${d}/vmrouter`, readFileSync(`${ROOT}/hooks/vmrouter`, 'utf8').replaceAll('/usr/sbin/vmrouter', BIN));
   chmodSync(`${etc}/${d}/vmrouter`, 0o755);
 }

@@ -93,8 +93,9 @@ function installVmrouter(n) {
   mkdirSync(join(etc, 'vmrouter'), { recursive: true });
   writeFileSync(join(etc, 'vmrouter', 'vmrouter.conf'), conf);
   const hook = readFileSync(join(ROOT, 'hooks', 'vmrouter'), 'utf8').replaceAll('/usr/sbin/vmrouter', BIN);
-  for (const dir of ['if-pre-up.d', 'if-up.d', 'if-down.d', 'if-post-down.d']) mkdirSync(join(etc, 'network', dir), { recursive: true });
-  for (const dir of ['if-up.d', 'if-down.d']) {
+  for (const dir of ['if-pre-up.d', 'if-up.d', 'if-post-up.d', 'if-pre-down.d', 'if-down.d', 'if-post-down.d']) mkdirSync(join(etc, 'network', dir), { recursive: true });
+  // in all six, as the package installs it (it acts on PHASE: vmrouter-create stanzas need pre-up and post-down)
+  for (const dir of ['if-pre-up.d', 'if-up.d', 'if-post-up.d', 'if-pre-down.d', 'if-down.d', 'if-post-down.d']) {
     writeFileSync(join(etc, 'network', dir, 'vmrouter'), hook);
     chmodSync(join(etc, 'network', dir, 'vmrouter'), 0o755);
   }

@@ -63,8 +63,9 @@ function setup(n) {
   const generated = sh([BIN, '--config', '/tmp/bvn.conf', 'generate', '--node', 'r1']).stdout;
   const own = 'auto eth1\niface eth1 inet static\n    address 192.168.56.101/24\n\nauto eth0\niface eth0 inet static\n    address 198.51.100.1/24\n';
   const hook = readFileSync(join(ROOT, 'hooks', 'vmrouter'), 'utf8').replaceAll('/usr/sbin/vmrouter', BIN);
-  for (const dir of ['if-pre-up.d', 'if-up.d', 'if-down.d', 'if-post-down.d']) mkdirSync(join(etc, 'network', dir), { recursive: true });
-  for (const dir of ['if-up.d', 'if-down.d']) {
+  for (const dir of ['if-pre-up.d', 'if-up.d', 'if-post-up.d', 'if-pre-down.d', 'if-down.d', 'if-post-down.d']) mkdirSync(join(etc, 'network', dir), { recursive: true });
+  // in all six, as the package installs it (it acts on PHASE: vmrouter-create stanzas need pre-up and post-down)
+  for (const dir of ['if-pre-up.d', 'if-up.d', 'if-post-up.d', 'if-pre-down.d', 'if-down.d', 'if-post-down.d']) {
     writeFileSync(join(etc, 'network', dir, 'vmrouter'), hook);
     chmodSync(join(etc, 'network', dir, 'vmrouter'), 0o755);
   }

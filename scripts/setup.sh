@@ -3,7 +3,7 @@
 # run (as root; iptables and arptables only for the per-TAP comparison in bench/; curl and
 # conntrack for the NAT-pair and twin tests; frr for the virtual-network BGP tests; qemu,
 # busybox-static, cpio and Debian's kernel for the kernel lab of the twin tests; ifupdown2, unpacked
-# beside ifupdown), what building
+# beside ifupdown; Ganeti's packages, unpacked), what building
 # and checking the Debian package needs (test/package: dpkg-dev, debhelper, lintian, git; man-db
 # checks the manual pages), the npm dependencies, and the build (dist/vmrouter).
 set -eu
@@ -48,3 +48,9 @@ fi
 node -e 'const [a]=process.versions.node.split("."); if (+a < 20) { console.error("vmrouter needs Node.js 20 or newer, this is " + process.version); process.exit(1) }'
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
+# Debian's Ganeti packages for test/e2e/hypervisors.test.ts: downloaded and unpacked once (their
+# md5sums checked), never installed; test/lib/ganeti.ts runs their kvm-ifup from that cache
+if [ "$(id -u)" = 0 ]; then
+  node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs --input-type=module \
+    -e 'const m = await import("./test/lib/ganeti.ts"); await m.prepareGanetiScripts()'
+fi

@@ -11,6 +11,7 @@ import { checkCommand } from './commands/check.js';
 import { doctorCommand, repairCommand } from './commands/doctor.js';
 import { generateCommand } from './commands/generate.js';
 import { hookCommand } from './commands/hook.js';
+import { libvirtCommand } from './commands/libvirt.js';
 import { ndpCommand } from './commands/ndp.js';
 import { reconcileCommand } from './commands/reconcile.js';
 import { networkCommands } from './commands/network.js';
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
   program.addCommand(ndpCommand(ctx));
   program.addCommand(reconcileCommand(ctx));
   program.addCommand(hookCommand(ctx));
+  program.addCommand(libvirtCommand(ctx));
   program.addCommand(statusCommand(ctx));
   program.addCommand(doctorCommand(ctx));
   program.addCommand(repairCommand(ctx));

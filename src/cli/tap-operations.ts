@@ -115,3 +115,15 @@ export function tapSyncOp(host: Host, network: string, lines: BindingLine[], con
   };
 }
 
+
+/**
+ * Unbinds the TAPs of `network` bound with `mac`: libvirt's domain XML at `stopped end` no longer
+ * names a TAP libvirt chose itself (vnetN), only the NIC's MAC.
+ */
+export function tapDownByMacOp(mac: string, network: string): Operation {
+  return {
+    title: `down the TAP of MAC ${mac} (network ${network})`,
+    scope: 'all',
+    decide: (ledger) => tapsBound(ledger).filter((b) => b.mac === mac && b.network === network).map((b) => ({ owner: tapOwner(b.tap), desired: null })),
+  };
+}

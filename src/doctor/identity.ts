@@ -107,6 +107,9 @@ export function ruleOfArgs(family: 4 | 6, args: readonly string[]): string {
 }
 
 function ruleIdentity(family: 4 | 6, o: Record<string, string>): string {
+  // `ip -j rule show` leaves out `proto kernel` (iproute2 prints a rule's protocol only when it is
+  // neither unspec nor kernel, unless -d): the kernel's own l3mdev rule has no protocol there
+  if (o.proto === 'kernel') o = { ...o, proto: '' };
   return `rule -${family} ${['pref', 'from', 'to', 'iif', 'oif', 'fwmark', 'l3mdev', 'table', 'action', 'proto'].filter((k) => o[k] !== undefined && o[k] !== '').map((k) => `${k} ${o[k]}`).join(' ')}`;
 }
 

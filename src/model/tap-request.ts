@@ -76,12 +76,16 @@ export function tapRequestFromFlags(f: TapFlags): TapRequest {
 }
 
 /**
- * Ganeti calls its kvm-ifup(-custom) script with INTERFACE, MODE, LINK, IP, MAC, NETWORK_* and TAGS in
- * the environment. Returns null when MODE says the NIC is not routed (bridged, openvswitch): not ours.
+ * Ganeti's kvm-ifup execs /etc/ganeti/kvm-vif-bridge (examples/ganeti) with the NIC in the
+ * environment: INTERFACE, MODE, LINK, MAC, IP (one address, IPv4 or IPv6: Ganeti accepts either),
+ * INSTANCE, NETWORK_* and TAGS. Returns null for NICs that are not vmrouter's: MODE bridged or
+ * openvswitch, and Ganeti's instance-communication TAPs (gnt.com.N, routed by kvm-ifup-os).
  */
 export function tapRequestFromGanetiEnv(env: Readonly<Record<string, string | undefined>>): TapRequest | null {
-  const labels = { tap: 'INTERFACE', mac: 'MAC', ip: 'IP', ip6: 'IP6', network: 'NETWORK_NAME' };
+  // Ganeti has one variable for the NIC's address, whatever its family
+  const labels = { tap: 'INTERFACE', mac: 'MAC', ip: 'IP', ip6: 'IP', network: 'NETWORK_NAME' };
   if (env.MODE !== undefined && env.MODE !== 'routed') return null;
+  if (env.INTERFACE?.startsWith('gnt.com.')) return null;
   if (!env.INTERFACE) throw new UsageError('no --tap given and INTERFACE is not set: not called by Ganeti');
   const tap = checkName(env.INTERFACE, 'INTERFACE', ifnameProblem);
   const mac = env.MAC ? parseMac(env.MAC) : null;
@@ -95,7 +99,9 @@ export function tapRequestFromGanetiEnv(env: Readonly<Record<string, string | un
   if (env.NETWORK_GATEWAY) claims.push({ label: 'NETWORK_GATEWAY', gateway: env.NETWORK_GATEWAY, family: 4 });
   if (env.NETWORK_SUBNET6) claims.push({ label: 'NETWORK_SUBNET6', subnet: env.NETWORK_SUBNET6, family: 6 });
   if (env.NETWORK_GATEWAY6) claims.push({ label: 'NETWORK_GATEWAY6', gateway: env.NETWORK_GATEWAY6, family: 6 });
-  return { network: name, link, tap, mac, ips: env.IP ? addresses([env.IP], 4, 'IP') : [], ip6s: [], hostname: hostname(env.INSTANCE, 'INSTANCE'), claims, labels };
+  const ip = env.IP ? [env.IP] : [];
+  const v6 = ip.some((a) => a.includes(':'));
+  return { network: name, link, tap, mac, ips: v6 ? [] : addresses(ip, 4, 'IP'), ip6s: v6 ? addresses(ip, 6, 'IP') : [], hostname: hostname(env.INSTANCE, 'INSTANCE'), claims, labels };
 }
 
 /** Which network a request means: by name, else by Ganeti's LINK (table id or table name). */

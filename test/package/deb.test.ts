@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     listed = (await run(['dpkg', '-L', 'vmrouter'])).stdout.split('\n').filter(Boolean);
     const conffiles = (await run(['dpkg-query', '-W', '-f', '${Conffiles}', 'vmrouter'])).stdout;
     for (const f of ['/etc/network/if-up.d/vmrouter', '/etc/network/if-down.d/vmrouter', '/etc/vmrouter/vmrouter.conf']) t.match(conffiles, f, `conffile ${f}`);
-    for (const f of ['/usr/share/man/man8/vmrouter.8.gz', '/usr/share/man/man5/vmrouter.conf.5.gz', '/usr/share/bash-completion/completions/vmrouter', '/lib/systemd/system/vmrouter-ndp.service', '/lib/systemd/system/vmrouter-reconcile.service', '/usr/share/doc/vmrouter/examples/ganeti/kvm-ifup-custom', '/usr/share/doc/vmrouter/examples/libvirt/qemu']) t.ok(listed.includes(f), f);
+    for (const f of ['/usr/share/man/man8/vmrouter.8.gz', '/usr/share/man/man5/vmrouter.conf.5.gz', '/usr/share/bash-completion/completions/vmrouter', '/lib/systemd/system/vmrouter-ndp.service', '/lib/systemd/system/vmrouter-reconcile.service', '/usr/share/doc/vmrouter/examples/ganeti/kvm-vif-bridge', '/usr/share/doc/vmrouter/examples/libvirt/qemu', '/usr/share/doc/vmrouter/examples/libvirt/domain.xml']) t.ok(listed.includes(f), f);
     t.equal(readFileSync('/etc/network/if-up.d/vmrouter', 'utf8'), readFileSync(join(ROOT, 'hooks', 'vmrouter'), 'utf8'), 'the hook is hooks/vmrouter');
   });
 

@@ -30,6 +30,8 @@ t.test('a route, a rule, a proxy neighbour: the same identity from the step and 
   t.equal(id(ip(4, ['rule', 'add', 'pref', '10000', 'fwmark', '222', 'lookup', '222', 'proto', '86'], null, 'x')), ruleOfJson(4, { priority: 10000, src: 'all', fwmark: '0xde', table: '222', protocol: '86' }), 'a mark rule: decimal in the step, hex in the listing');
   t.equal(id(ip(4, ['rule', 'add', 'pref', '10000', 'iif', 'eth0.222', 'to', '192.0.2.0/24', 'lookup', '222', 'proto', '86'], null, 'x')), ruleOfJson(4, { priority: 10000, src: 'all', dst: '192.0.2.0', dstlen: 24, iif: 'eth0.222', table: '222', protocol: '86' }));
   t.equal(id(ip(0, ['rule', 'add', 'pref', '1000', 'l3mdev', 'proto', '86'], null, 'x')), ruleOfJson(4, { priority: 1000, src: 'all', l3mdev: null, protocol: '86' }), 'the l3mdev rule');
+  // as Debian 12's iproute2 lists the kernel's own l3mdev rule on a 6.1 kernel (the kernel lab): no "protocol"
+  t.equal(id(ip(4, ['rule', 'add', 'pref', '1000', 'l3mdev', 'proto', 'kernel'], null, 'x')), ruleOfJson(4, { priority: 1000, src: 'all', l3mdev: null }), 'proto kernel is not listed by ip -j rule');
   t.not(id(ip(4, ['rule', 'add', 'pref', '10000', 'fwmark', '222', 'lookup', '222', 'proto', '86'], null, 'x')), ruleOfJson(4, { priority: 10000, src: 'all', fwmark: '0xde', table: '222' }), 'another protocol is another rule');
   t.equal(id(ip(0, ['neigh', 'add', 'proxy', '2001:db8::11', 'dev', 'eth0.222'], null, 'x')), 'proxy 2001:db8::11 dev eth0.222');
   t.equal(id(ip(6, ['addr', 'add', '2001:db8::1/128', 'dev', 'lo', 'nodad'], null, 'x')), 'addr 2001:db8::1/128 dev lo');

@@ -107,9 +107,11 @@ t.test('Ganeti environment', async (t) => {
       { label: 'NETWORK_SUBNET6', subnet: '2001:db8::/64', family: 6 },
       { label: 'NETWORK_GATEWAY6', gateway: '2001:db8::1', family: 6 },
     ],
-    labels: { tap: 'INTERFACE', mac: 'MAC', ip: 'IP', ip6: 'IP6', network: 'NETWORK_NAME' },
+    labels: { tap: 'INTERFACE', mac: 'MAC', ip: 'IP', ip6: 'IP', network: 'NETWORK_NAME' },
   });
   t.equal(tapRequestFromGanetiEnv({ INTERFACE: 'tap0', LINK: '222' })?.tap, 'tap0', 'no MODE: routed');
+  t.strictSame([ganeti({ LINK: '222', IP: '2001:DB8::11' }).ips, ganeti({ LINK: '222', IP: '2001:DB8::11' }).ip6s], [[], ['2001:db8::11']], "an IPv6 IP (Ganeti's NICs have one address, of either family)");
+  t.equal(tapRequestFromGanetiEnv({ MODE: 'routed', INTERFACE: 'gnt.com.0', LINK: 'communication_rt', IP: '169.254.0.1' }), null, "instance communication TAPs are kvm-ifup-os's, not ours");
 });
 
 t.test('Ganeti environment: hostile or missing values', async (t) => {
@@ -119,7 +121,8 @@ t.test('Ganeti environment: hostile or missing values', async (t) => {
   t.equal(usage(() => ganeti({ LINK: '222;reboot' })), 'LINK "222;reboot": not a routing table id or name');
   t.equal(usage(() => ganeti({ NETWORK_NAME: 'a;b' })), 'NETWORK_NAME "a;b": is not a valid network name (1-32 letters, digits, "_" or "-", starting with a letter or digit)');
   t.equal(usage(() => ganeti({ LINK: '222', MAC: 'zz' })), 'MAC "zz": not a unicast MAC address');
-  t.equal(usage(() => ganeti({ LINK: '222', IP: '2001:db8::11' })), 'IP "2001:db8::11": not an IPv4 address');
+  t.equal(usage(() => ganeti({ LINK: '222', IP: '192.0.2.300' })), 'IP "192.0.2.300": not an IPv4 address');
+  t.equal(usage(() => ganeti({ LINK: '222', IP: '2001:db8::zz' })), 'IP "2001:db8::zz": not an IPv6 address');
   t.equal(usage(() => tapRequestFromGanetiEnv({ MODE: 'routed', LINK: '222' })), 'no --tap given and INTERFACE is not set: not called by Ganeti');
   t.equal(usage(() => ganeti({})), 'neither NETWORK_NAME nor LINK is set: cannot tell which network INTERFACE belongs to');
 });
