@@ -3,7 +3,8 @@
 # run (as root; iptables and arptables only for the per-TAP comparison in bench/; curl and
 # conntrack for the NAT-pair and twin tests; frr for the virtual-network BGP tests; qemu,
 # busybox-static, cpio and Debian's kernel for the kernel lab of the twin tests; ifupdown2, unpacked
-# beside ifupdown; Ganeti's packages, unpacked), what building
+# beside ifupdown; Ganeti's packages, unpacked; libvirtd for the hook test, run privately per
+# namespace), what building
 # and checking the Debian package needs (test/package: dpkg-dev, debhelper, lintian, git; man-db
 # checks the manual pages), the npm dependencies, and the build (dist/vmrouter).
 set -eu
@@ -18,7 +19,8 @@ if [ "$(id -u)" = 0 ]; then
     iptables arptables \
     python3 make g++ binutils \
     dpkg-dev debhelper lintian man-db git \
-    qemu-system-x86 busybox-static cpio >/dev/null
+    qemu-system-x86 busybox-static cpio \
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients >/dev/null
   # the kernel lab (test/lib/kernel-lab.ts) boots the kernel of linux-image-amd64: fetch and unpack
   # it now, not during the tests (cached in /var/cache/vmrouter-test-kernel)
   pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[^ ]*\).*/\1/p' | head -n1)

@@ -4,7 +4,7 @@
  * as they found it — sysctls back at the values they had (not the kernel defaults), the shared nft
  * tables and node-wide settings gone with the last stanza that held them.
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import t from 'tap';
 import { Lab, ifupdown } from '../lib/netns.js';
 import { inNs } from '../lib/run.js';
@@ -15,12 +15,8 @@ import { vmrouter } from '../lib/vmrouter.js';
 
 const PREFIX = 'vr2x-';
 const lab = new Lab(PREFIX);
-// `ip netns exec` bind-mounts /etc/netns/NS/vmrouter over /etc/vmrouter, which must exist as a mount point
-const madeEtc = !existsSync('/etc/vmrouter');
-if (madeEtc) mkdirSync('/etc/vmrouter');
 t.teardown(async () => {
   await lab.cleanup();
-  if (madeEtc) rmdirSync('/etc/vmrouter');
 });
 
 // two VMC networks on one node: they share the vmrouter nft tables and node-wide IPv6 forwarding

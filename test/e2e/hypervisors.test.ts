@@ -9,10 +9,11 @@
  *   repair` releases the binding.
  * - libvirt: the qemu hook (examples/libvirt/qemu → `vmrouter libvirt-hook`) fed the domain XML a
  *   real libvirtd 9.0 gave its hook at each call (test/fixtures/libvirt), on TAPs with the names
- *   libvirt used.
+ *   libvirt used; then a private libvirtd in the node's namespace (test/lib/libvirt.ts) running
+ *   the shipped hook as `virsh start` and `virsh destroy` go.
  * The node ends as it started: kernel state after = before.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ganetiEnv, ganetiNicGone, ganetiUnavailable, exampleScript, runKvmIfup } from '../lib/ganeti.js';
@@ -20,6 +21,7 @@ import { bootGuest, createTap, guestUnavailable, sweepGuests, type GuestRun } fr
 import { Lab, ifupdown } from '../lib/netns.js';
 import { Daemon, eui64 } from '../lib/ndp.js';
 import { echoesSeen, installProbe } from '../lib/probe.js';
+import { defineAndDump, destroyDomain, domainXml, libvirtUnavailable, startDomain, startLibvirt, sweepLibvirt, type Libvirt } from '../lib/libvirt.js';
 import { inNs, run } from '../lib/run.js';
 import { etcFile } from '../lib/single-node.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
@@ -37,9 +39,6 @@ let l: RoutedLab;
 let node: string;
 let baseline: string;
 let daemon: Daemon | null = null;
-// `ip netns exec` shows /etc/netns/NS/vmrouter as /etc/vmrouter only where /etc/vmrouter exists
-const madeEtc = !existsSync('/etc/vmrouter');
-if (madeEtc) mkdirSync('/etc/vmrouter');
 
 const routes = async (family: 4 | 6) => (await inNs(node, ['ip', `-${family}`, 'route', 'show', 'table', '222'])).stdout;
 const doctor = () => vmrouter(['doctor'], { ns: node, ok: false });
@@ -48,6 +47,7 @@ const linkFlags = async (dev: string) => (await inNs(node, ['ip', '-o', 'link', 
 t.before(async () => {
   await Lab.sweep(PREFIX);
   await sweepGuests(PREFIX);
+  await sweepLibvirt();
   l = await buildRoutedLab(lab, { n: [] });
   node = l.nodes[0]!;
   await configureNode(node, vmcConf());
@@ -59,12 +59,13 @@ t.before(async () => {
   await installProbe(l.inet);
   baseline = await snapshot(node);
 });
+let libvirt: Libvirt | null = null;
 t.teardown(async () => {
   if (daemon) await daemon.stop();
+  if (libvirt) await libvirt.stop();
   await sweepGuests(PREFIX);
   await lab.cleanup();
   for (const ns of [`${PREFIX}n`, `${PREFIX}rt`]) rmSync(`/tmp/${ns}.conf`, { force: true });
-  if (madeEtc) rmdirSync('/etc/vmrouter');
 });
 
 const GANETI_MAC = '52:54:00:14:00:21';
@@ -203,4 +204,40 @@ t.test('the shipped libvirt hook is what runs: examples/libvirt/qemu execs vmrou
   const r = await run(['ip', 'netns', 'exec', node, 'sh', '-c', script, 'vmrouter', 'lvtest1', 'prepare', 'begin', '-'], { input: hookXml('start/000-prepare-begin.xml').replace('network="public"', 'network="nosuch"'), ok: false });
   t.equal(r.code, 2, 'its exit status is vmrouter\'s');
   t.match(r.stderr, /network nosuch: no such network/);
+});
+
+t.test('libvirt for real: a private libvirtd in the node runs the shipped hook as it starts and destroys domains', { skip: libvirtUnavailable() ?? false }, async (t) => {
+  const hookScript = readFileSync(join(ROOT, 'examples/libvirt/qemu'), 'utf8').replaceAll('/usr/sbin/vmrouter', BIN);
+  libvirt = await startLibvirt({ netns: node, hook: hookScript });
+  const lv = libvirt;
+  // managed='no': the operator made this TAP; libvirt only opens it and leaves it down
+  await createTap(node, 'lv-eth2', { up: false });
+  const nics = [
+    { mac: '52:54:00:14:00:31', tap: 'lv-eth0', network: 'public', ips: ['192.0.2.31', '2001:db8::31'] },
+    { mac: '52:54:00:14:00:32', network: 'public', ips: ['192.0.2.32'] },
+    { mac: '52:54:00:14:00:33', tap: 'lv-eth2', unmanaged: true, network: 'public', ips: ['192.0.2.33'] },
+  ];
+  await defineAndDump(lv.uri, domainXml('lvvm1', nics));
+  const live = await startDomain(lv.uri, 'lvvm1');
+  const chosen = tapsOf(live).find((x) => x.startsWith('vnet'));
+  t.ok(chosen, `libvirt named the second TAP itself (${chosen})`);
+  const r4 = await routes(4);
+  for (const [addr, tap] of [['192.0.2.31', 'lv-eth0'], ['192.0.2.32', chosen], ['192.0.2.33', 'lv-eth2']]) t.match(r4, new RegExp(`^${addr!.replaceAll('.', '\\.')} dev ${tap} `, 'm'), `virsh start: ${addr} routed to ${tap}`);
+  t.match(await routes(6), /^2001:db8::31 dev lv-eth0 /m, 'and 2001:db8::31');
+  t.match(await linkFlags('lv-eth2'), /<[^>]*\bUP\b/, 'the managed=no TAP brought up');
+  t.equal((await doctor()).code, 0, 'doctor: as applied');
+
+  // a domain on a network the node does not have: libvirt refuses to start it, with vmrouter's words
+  await defineAndDump(lv.uri, domainXml('lvvm2', [{ mac: '52:54:00:14:00:41', tap: 'lv2-eth0', network: 'nosuch', ips: ['192.0.2.41'] }]));
+  const refused = await lv.virsh(['start', 'lvvm2'], { ok: false });
+  t.not(refused.code, 0, 'virsh start of a domain on an unknown network fails');
+  t.match(refused.stdout + refused.stderr, /network nosuch: no such network/, 'with vmrouter\'s message');
+  t.notMatch(await routes(4), /192\.0\.2\.41/, 'and binds nothing');
+
+  await destroyDomain(lv.uri, 'lvvm1');
+  t.equal((await vmrouter(['status'], { ns: node })).stdout.match(/lv-eth|vnet/g), null, 'virsh destroy: every NIC unbound (the vnetN one by MAC)');
+  await lv.stop();
+  libvirt = null;
+  await inNs(node, ['ip', 'link', 'del', 'dev', 'lv-eth2']);
+  t.equal(snapshotDiff(baseline, await snapshot(node)), '', 'the node\'s kernel state as before libvirtd started');
 });

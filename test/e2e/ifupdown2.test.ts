@@ -17,7 +17,7 @@ import { echoesSeen, installProbe, reaches } from '../lib/probe.js';
 import { inNs, run } from '../lib/run.js';
 import { etcFile } from '../lib/single-node.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
-import { configureVm, INET, INET6, ping, vmcConf } from '../lib/topology.js';
+import { configureVm, INET, INET6, ping, vmcConf, vnetHostConf } from '../lib/topology.js';
 import { vmrouter } from '../lib/vmrouter.js';
 
 const PREFIX = 'vr6i-';
@@ -28,20 +28,7 @@ if (why) t.comment(`ifupdown2 tests skipped: ${why}`);
 // the router's upstream is not eth0: ifupdown2 treats eth0.222 as a VLAN of eth0 and sets that
 // device up and down with it (an implicit raw device)
 const ROUTER_CONF = `${vmcConf().replace('role = vmc', 'role = router')}upstream = up0\n`;
-const VNET_CONF = `
-[vnet net1]
-subnet = 10.10.10.0/24
-gateway = 10.10.10.1
-bridge = br_net1
-bridge_address = 10.10.10.2
-table = 101
-underlay = eth1
-hosts = h1:192.168.56.103
-routers = r1:192.168.56.101
-uplink = eth0
-routing = static
-placements = /etc/vmrouter/net1.placements
-`;
+const VNET_CONF = vnetHostConf('/etc/vmrouter/net1.placements');
 const LEGACY = `
 auto eth0.222
 iface eth0.222 inet manual

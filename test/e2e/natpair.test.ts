@@ -6,7 +6,6 @@
  * ifdown returning both NAT nodes to exactly their state before ifup.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { buildNatPairLab, flowClient, httpGet, natcConf, natmConf, startFlowServer, startWhoami, ROUTER_C, SERVER, MGMT_SIDE, UNIQUE, type NatPairLab } from '../lib/natpair-lab.js';
 import { Lab, ifupdown, writeInterfaces } from '../lib/netns.js';
@@ -20,9 +19,6 @@ import { vmrouter } from '../lib/vmrouter.js';
 
 const PREFIX = 'np-';
 const lab = new Lab(PREFIX);
-// `ip netns exec` bind-mounts /etc/netns/NS/vmrouter over /etc/vmrouter, which must exist as a mount point
-const madeEtc = !existsSync('/etc/vmrouter');
-if (madeEtc) mkdirSync('/etc/vmrouter');
 let l: NatPairLab;
 const servers: ChildProcess[] = [];
 const baseline: Record<string, string> = {};
@@ -45,7 +41,6 @@ t.before(async () => {
 t.teardown(async () => {
   for (const s of servers) s.kill();
   await lab.cleanup();
-  if (madeEtc) rmdirSync('/etc/vmrouter');
 });
 
 t.test('an exhausted address plan is an error with file:line:key, and ifup changes nothing', async (t) => {

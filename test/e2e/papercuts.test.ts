@@ -4,12 +4,13 @@
  * real TAP from /dev/net/tun, as qemu opens it), `tap down` with the flags of `tap up`, and `vnet
  * place|unplace` without --network when the configuration has one [vnet].
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { Lab, ifupdown, installHooks } from '../lib/netns.js';
 import { inNs } from '../lib/run.js';
 import { etcFile } from '../lib/single-node.js';
 import { snapshot, snapshotDiff } from '../lib/snapshot.js';
+import { vnetHostConf } from '../lib/topology.js';
 import { vmrouter } from '../lib/vmrouter.js';
 
 const PREFIX = 'vr5p-';
@@ -26,24 +27,10 @@ subnet = 192.0.2.0/24
 gateway = 192.0.2.1
 arp_ip = 192.0.2.254
 
-[vnet net1]
-subnet = 10.10.10.0/24
-gateway = 10.10.10.1
-bridge = br_net1
-bridge_address = 10.10.10.2
-table = 101
-underlay = eth1
-hosts = h1:192.168.56.103
-routers = r1:192.168.56.101
-uplink = eth0
-routing = static
-placements = ${PLACEMENTS}
-`;
+${vnetHostConf(PLACEMENTS)}`;
 // the operator's own underlay stanza, before the generated ones
 const UNDERLAY = 'auto eth1\niface eth1 inet static\n    address 192.168.56.103/24\n';
 
-const madeEtc = !existsSync('/etc/vmrouter');
-if (madeEtc) mkdirSync('/etc/vmrouter');
 let node: string;
 let baseline: string;
 
@@ -65,7 +52,6 @@ t.before(async () => {
 t.teardown(async () => {
   await lab.cleanup();
   rmSync(DIR, { recursive: true, force: true });
-  if (madeEtc) rmdirSync('/etc/vmrouter');
 });
 
 t.test('generate --config FILE: the stanzas name FILE, and ifup reads it', async (t) => {

@@ -1,5 +1,5 @@
 /** One node with an uplink (veth to a peer namespace) and TAPs (veths to VM namespaces). */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab } from './netns.js';
 
@@ -24,9 +24,25 @@ export async function singleNode(lab: Lab, uplink: string, taps: string[]): Prom
   return { node, peer, vms };
 }
 
-/** /etc/netns/NS/<dir>/<file>: seen as /etc/<dir>/<file> inside the namespace. */
+/** mount points under /etc this process made (for etcFile), removed again when it exits, if still empty */
+const madeMountPoints = new Set<string>();
+process.on('exit', () => {
+  for (const dir of madeMountPoints) if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir);
+});
+
+/**
+ * /etc/netns/NS/<dir>/<file>: seen as /etc/<dir>/<file> inside the namespace. `ip netns exec` binds
+ * /etc/netns/NS/<dir> over /etc/<dir> only where /etc/<dir> exists on the host (e.g. /etc/vmrouter
+ * exists only while the package is installed), so an empty one is made for the test's duration.
+ */
 export function etcFile(ns: string, path: string, text: string): void {
   const full = join('/etc/netns', ns, path);
   mkdirSync(join(full, '..'), { recursive: true });
   writeFileSync(full, text);
+  const top = path.split('/')[0]!;
+  const point = join('/etc', top);
+  if (top !== path && !existsSync(point)) {
+    mkdirSync(point);
+    madeMountPoints.add(point);
+  }
 }

@@ -62,9 +62,16 @@ function linkSummary(line: string): string {
 }
 
 /** A readable diff of two snapshots: lines only in a, lines only in b. */
+/**
+ * Read-only /proc/sys files report what the kernel has, not a setting anyone can change: the
+ * congestion controls and ULPs loaded, hash sizes, and mc_forwarding (set only by a multicast
+ * routing daemon's socket; the IPv6 file is not always listed). Left out of comparisons.
+ */
+const READ_ONLY_SYSCTL = /^\/proc\/sys\/net\/\S*\/(mc_forwarding|tcp_available_\w+|tcp_ehash_entries|udp_hash_entries):/;
+
 export function snapshotDiff(a: string, b: string): string {
-  const la = a.split('\n');
-  const lb = b.split('\n');
+  const la = a.split('\n').filter((l) => !READ_ONLY_SYSCTL.test(l));
+  const lb = b.split('\n').filter((l) => !READ_ONLY_SYSCTL.test(l));
   const sa = new Set(la);
   const sb = new Set(lb);
   return [...la.filter((l) => !sb.has(l)).map((l) => `- ${l}`), ...lb.filter((l) => !sa.has(l)).map((l) => `+ ${l}`)].join('\n');

@@ -44,6 +44,22 @@ subnet6 = ${SUBNET6}
 gateway6 = ${GW6}
 `;
 
+/** A [vnet] with static routing whose host h1 (192.168.56.103, underlay eth1) has the bridge br_net1; router r1 is .101. */
+export const vnetHostConf = (placements: string) => `
+[vnet net1]
+subnet = 10.10.10.0/24
+gateway = 10.10.10.1
+bridge = br_net1
+bridge_address = 10.10.10.2
+table = 101
+underlay = eth1
+hosts = h1:192.168.56.103
+routers = r1:192.168.56.101
+uplink = eth0
+routing = static
+placements = ${placements}
+`;
+
 export const routerConf = `
 [network public]
 role = router
