@@ -71,6 +71,9 @@ function vmrouterPrefix(element: XmlNode): string | null {
 
 /** Parses the domain XML; `where` names the input in messages (e.g. "domain XML on stdin"). */
 export function domainNics(xml: string, where: string): DomainNics {
+  // libvirt never writes a DTD; one in the input could only declare entities to expand (the
+  // "billion laughs"): refused before parsing
+  if (/<!(DOCTYPE|ENTITY)/i.test(xml)) throw new UsageError(`${where}: a DOCTYPE or ENTITY declaration: not libvirt's domain XML`);
   let doc: XmlNode;
   try {
     doc = parser.parse(xml, true) as XmlNode;

@@ -59,6 +59,7 @@ t.test('bad input names the domain, the NIC and the attribute', async (t) => {
   };
   bad('<domain><name>x', /^stdin: not XML/, 'not XML');
   bad('<foo/>', /^stdin: no <domain> element/, 'no domain');
+  bad(`<!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>${base.replace('lvtest1', '&b;')}`, /^stdin: a DOCTYPE or ENTITY declaration/, 'entity declarations (expansion bombs)');
   bad(base.replace('mac="52:54:00:00:00:11"', 'mac="01:00:5e:00:00:01"'), /domain lvtest1: <vmrouter:nic mac="01:00:5e:00:00:01">: not a unicast MAC address/, 'multicast MAC');
   bad(base.replace('mac="52:54:00:00:00:11"', 'mac="52:54:00:00:00:99"'), /NIC 52:54:00:00:00:99: the domain has no <interface> with that MAC/, 'MAC of no interface');
   bad(base.replace('address="192.0.2.11"', 'address="192.0.2.300"'), /NIC 52:54:00:00:00:11: <vmrouter:ip address="192.0.2.300">: not an IP address/, 'bad address');
