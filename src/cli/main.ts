@@ -19,6 +19,7 @@ import { planCommand } from './commands/plan.js';
 import { statusCommand } from './commands/status.js';
 import { tapCommand } from './commands/tap.js';
 import { vnetCommand } from './commands/vnet.js';
+import { frrCommand } from './commands/frr.js';
 import { vrfCommand } from './commands/vrf.js';
 import { Context, type GlobalOptions } from './context.js';
 import { ExitStatus } from './exit-status.js';
@@ -76,6 +77,7 @@ export function buildProgram(): Command {
   for (const c of networkCommands(ctx, false)) program.addCommand(c);
   program.addCommand(tapCommand(ctx, false));
   program.addCommand(vnetCommand(ctx, false));
+  program.addCommand(frrCommand(ctx));
   program.addCommand(vrfCommand(ctx));
   program.addCommand(planCommand(ctx));
   program.addCommand(ndpCommand(ctx));

@@ -37,6 +37,7 @@ export type KeyType =
   | 'node-list'
   | 'path'
   | 'routing'
+  | 'network-routing'
   | 'asn'
   | 'twin-variant'
   | 'vrf-addresses'
@@ -74,6 +75,7 @@ export const TYPE_HELP: Readonly<Record<KeyType, string>> = {
   'node-list': 'NAME:ADDRESS pairs, separated by spaces or commas',
   path: 'absolute file name',
   routing: 'static or bgp',
+  'network-routing': 'proxy or bgp',
   asn: 'BGP AS number, 1-4294967295',
   'twin-variant': 'auto, vrf or policy',
   'vrf-addresses': 'IFACE=ADDRESS/LENGTH, separated by spaces',

@@ -8,6 +8,7 @@ import { readKernel } from '../exec/kernel-state.js';
 import type { Ledger } from '../exec/ledger.js';
 import { networksUp } from '../cli/operations.js';
 import { tapsBound } from '../cli/tap-operations.js';
+import { bgpHealthy, diagnoseBgp, type BgpDiagnosis } from './bgp.js';
 import { check, type Finding } from './check.js';
 
 /** A VM address whose route, as the kernel would choose it now, does not lead to its TAP. */
@@ -21,9 +22,11 @@ export interface PathFinding {
 export interface Diagnosis {
   findings: Finding[];
   paths: PathFinding[];
+  /** routing = bgp networks: FRR's sessions and what they carry (null without such networks, or not asked) */
+  bgp?: BgpDiagnosis | null;
 }
 
-export const healthy = (d: Diagnosis): boolean => d.findings.length === 0 && d.paths.length === 0;
+export const healthy = (d: Diagnosis): boolean => d.findings.length === 0 && d.paths.length === 0 && bgpHealthy(d.bgp ?? null);
 
 function sysctlOf(host: Host): (path: string) => string | null {
   return (path) => {
@@ -75,8 +78,10 @@ export async function inspect(host: Host, ledger: Ledger, opts: { settings?: boo
   return check({ ledger, kernel: await readKernel(host), sysctl: opts.settings === false ? () => null : sysctlOf(host) });
 }
 
-export async function diagnose(host: Host, ledger: Ledger): Promise<Diagnosis> {
+/** `frr`: also ask FRR about the BGP sessions of routing = bgp networks (doctor and status; repair cannot fix them) */
+export async function diagnose(host: Host, ledger: Ledger, frr: { vtySocket: string | null } | null = null): Promise<Diagnosis> {
   const findings = await inspect(host, ledger);
   const stale = new Set(findings.flatMap((f) => (f.kind === 'stale' ? [f.owner] : [])));
-  return { findings, paths: await paths(host, ledger, stale) };
+  const d: Diagnosis = { findings, paths: await paths(host, ledger, stale) };
+  return frr ? { ...d, bgp: await diagnoseBgp(host, ledger, frr.vtySocket) } : d;
 }

@@ -75,12 +75,16 @@ export interface IpRoute {
   nexthops?: { gateway?: string; dev?: string }[];
 }
 
+/** route types that send nowhere: IPv6 lists them on lo (the kernel's null entry), IPv4 on no device */
+const DEVICELESS = new Set(['blackhole', 'unreachable', 'prohibit', 'throw']);
+
 export function routeOfJson(family: 4 | 6, r: IpRoute): string {
+  const type = r.type ?? 'unicast';
   return routeIdentity(family, {
-    type: r.type ?? 'unicast',
+    type,
     dst: address(r.dst, false),
     via: r.gateway ? address(r.gateway, false) : '',
-    dev: r.dev ?? '',
+    dev: DEVICELESS.has(type) && r.dev === 'lo' ? '' : (r.dev ?? ''),
     table: table(r.table),
     proto: r.protocol ?? '',
     nhid: r.nhid !== undefined ? String(r.nhid) : '',

@@ -49,7 +49,7 @@ export interface Host {
   linkLocals(dev: string): string[];
   sendFrame(dev: string, frame: Buffer): void;
   /** Runs a listing (`ip -j …`, `nft -j list …`), `input` on standard input; its output, or an Error with its message. */
-  query(file: 'ip' | 'nft', args: string[], input?: string): Promise<string>;
+  query(file: 'ip' | 'nft' | 'vtysh', args: string[], input?: string): Promise<string>;
 }
 
 /** Characters iproute2's batch tokenizer or nft would read specially; planned argv never has them. */
@@ -101,7 +101,7 @@ export class RealHost implements Host {
       .map((f) => f[0]!.match(/.{4}/g)!.join(':'));
   }
 
-  async query(file: 'ip' | 'nft', args: string[], input = ''): Promise<string> {
+  async query(file: 'ip' | 'nft' | 'vtysh', args: string[], input = ''): Promise<string> {
     const r = await run(file, args, input);
     if (r.exitCode !== 0) throw new Error(`${file} ${args.join(' ')}: ${r.stderr.trim() || `exited with ${r.exitCode}`}`);
     return r.stdout;

@@ -27,6 +27,14 @@ export const NETWORK_KEYS: readonly KeySpec[] = [
   { key: 'proxy_arp', type: 'bool', roles: VMC_ROLES, default: 'yes', help: 'answer ARP on the uplink for this node\'s VMs' },
   { key: 'proxy_ndp', type: 'bool', roles: VMC_ROLES, default: 'yes', help: 'answer Neighbour Solicitations on the uplink for this node\'s VMs' },
   { key: 'proxy_delay', type: 'centiseconds', roles: VMC_ROLES, default: '0', help: 'neigh proxy_delay on the uplink and TAPs, in 1/100 s; the kernel default of up to 0.8 s only slows a routed network' },
+  { key: 'routing', type: 'network-routing', roles: ['vmc', 'router'], default: 'proxy', help: 'proxy: the uplink is one segment shared by the nodes and the router, which finds the VMs by the nodes\' proxy ARP/NDP; bgp: each VMC node announces its VMs\' /32 and /128 routes over BGP (FRR, `vmrouter frr`) to the routers, which announce the gateway back; no shared segment needed' },
+  { key: 'peers', type: 'addr4-list', roles: ['vmc', 'router'], help: 'with routing = bgp: the BGP neighbours over IPv4, on a VMC node its routers, on a router the VMC nodes (their addresses on the links between them)' },
+  { key: 'peers6', type: 'addr6-list', roles: ['vmc', 'router'], help: 'with routing = bgp and subnet6: the same neighbours over IPv6 (their global addresses), carrying the /128 routes' },
+  { key: 'asn', type: 'asn', roles: ['vmc', 'router'], default: '64512', help: 'with routing = bgp: the AS of the nodes and routers (one iBGP AS)' },
+  { key: 'bgp_hold', type: 'seconds', roles: ['vmc', 'router'], default: '9', help: 'with routing = bgp: BGP hold time (3-65535 s, RFC 4271 4.2; keepalives every third of it); BFD notices a dead peer sooner' },
+  { key: 'bfd', type: 'bool', roles: ['vmc', 'router'], default: 'yes', help: 'with routing = bgp: BFD on every session (FRR\'s bfdd, RFC 5880): a dead router or node is noticed after 3 × bfd_interval, not the hold time' },
+  { key: 'bfd_interval', type: 'milliseconds', roles: ['vmc', 'router'], default: '100', help: 'with bfd: BFD transmit and receive interval (10-60000 ms); detection after three missed' },
+  { key: 'router_id', type: 'addr4', roles: ['vmc', 'router'], default: 'FRR\'s choice', help: 'with routing = bgp: the BGP router id of this node (unique per node)' },
   { key: 'tap_mac', type: 'mac', roles: VMC_ROLES, help: 'give every TAP of this network this MAC, so VMs see one gateway MAC wherever they run (snf-network used cc:47:52:4e:45:54)' },
 ];
 

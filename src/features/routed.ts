@@ -12,11 +12,16 @@
  */
 import { eui64 } from '../model/addr.js';
 import type { TapBinding } from '../model/binding.js';
-import { hostsVms, routes, type Network } from '../model/network.js';
+import { announces, hostsVms, routes, type Network } from '../model/network.js';
 import { announce, ip, linkUp, mac, RT_PROTO, sysctl, type Step } from '../plan/step.js';
 import { arpTable, ARP_TABLE, element, INET_TABLE, inetTable, natTable, NAT_TABLE, quoteIfname } from './nft-skeleton.js';
 
 const ARP_PROXY_DELAY_DEFAULT = '80';
+
+function masquerade(n: Network): Step[] {
+  if (!n.natOut || !n.v4) return [];
+  return [element(NAT_TABLE, 'masq', `${n.v4.subnet.cidr} . ${quoteIfname(n.natOut)}`, null, `masquerade ${n.v4.subnet.cidr} out of ${n.natOut}`)];
+}
 
 /** ip route/rule add + del with the same selector, stamped with vmrouter's protocol. */
 function routeStep(family: 0 | 4 | 6, selector: string[], why: string, exclusive = false) {
@@ -34,7 +39,7 @@ function forwardingSteps(n: Network): Step[] {
   if (n.v4) {
     steps.push(sysctl(`net/ipv4/conf/${n.uplink}/forwarding`, '1', '0', 'forward IPv4 arriving on the uplink'));
     if (routes(n) && n.upstream) steps.push(sysctl(`net/ipv4/conf/${n.upstream}/forwarding`, '1', '0', 'forward replies arriving from upstream to the VMs'));
-    if (n.forwardingAll) steps.push(sysctl('net/ipv4/conf/all/forwarding', '1', '0', 'forwarding_all = yes', true));
+    if (n.forwardingAll || (announces(n) && routes(n))) steps.push(sysctl('net/ipv4/conf/all/forwarding', '1', '0', announces(n) ? 'a BGP router forwards between the links to all its nodes' : 'forwarding_all = yes', true));
   }
   if (n.v6) {
     // Linux forwards IPv6 only when conf/all/forwarding is set (per-interface forwarding selects host
@@ -44,8 +49,40 @@ function forwardingSteps(n: Network): Step[] {
   return steps;
 }
 
+/**
+ * routing = bgp: no segment is shared, so nothing is proxied on the uplink and no subnet is on-link.
+ * VMC node: the VMs' host routes (planTap) are announced by FRR; the table's default is FRR's
+ * static route via the gateway, which the routers announce (ECMP, resolved recursively); under it
+ * an unreachable default, so that VM traffic never falls through to the node's own main table while
+ * FRR is down (rules fall through on a miss, ip-rule(8)). Router: the gateway on loopback, announced
+ * to the nodes; an unreachable subnet, so a VM that nobody announces is not sent upstream.
+ */
+function planBgp(n: Network): Step[] {
+  const steps: Step[] = [];
+  const T = String(n.table);
+  for (const [family, v] of [[4, n.v4], [6, n.v6]] as const) {
+    if (!v) continue;
+    const host = family === 4 ? 32 : 128;
+    if (routes(n)) {
+      steps.push(ip(family, ['addr', 'add', `${v.gateway}/${host}`, 'dev', 'lo', ...(family === 6 ? ['nodad'] : [])], ['addr', 'del', `${v.gateway}/${host}`, 'dev', 'lo'], 'the gateway on loopback: every router holds it and announces it to the nodes (anycast)'));
+      steps.push(routeStep(family, ['unreachable', v.subnet.cidr], 'addresses no node announces go nowhere, not upstream'));
+    } else {
+      steps.push(routeStep(family, ['unreachable', 'default', 'table', T, 'metric', '4294967295'], 'no route through the routers (FRR down): VM traffic is refused, never routed by main'));
+      steps.push(ruleStep(family, n, ['iif', n.uplink, 'to', v.subnet.cidr], 'traffic for VMs arriving on the uplink uses the table'));
+      steps.push(ruleStep(family, n, ['fwmark', String(n.mark)], 'traffic from this network\'s TAPs (marked by nft) uses the table'));
+      if (family === 4) {
+        steps.push(sysctl(`net/ipv4/conf/${n.uplink}/src_valid_mark`, '1', '0', 'reverse-path checks on the uplink use the packet mark: the table routes the VMs'));
+        steps.push(element(INET_TABLE, 'ingress4', `${quoteIfname(n.uplink)} . ${v.subnet.cidr}`, String(n.mark), `packets for ${v.subnet.cidr} arriving on the uplink are marked for table ${T}`));
+        if (n.v4?.arpIp) steps.push(element(ARP_TABLE, 'arp_src', quoteIfname(n.uplink), n.v4.arpIp, 'ARP requests of the node on the uplink carry arp_ip'));
+      }
+    }
+  }
+  return steps;
+}
+
 /** Everything `ifup UPLINK` applies for a network, in order. */
 export function planNetwork(n: Network): Step[] {
+  if (announces(n)) return [...(hostsVms(n) ? [inetTable(), arpTable()] : []), ...(n.natOut && n.v4 ? [natTable()] : []), ...forwardingSteps(n), ...planBgp(n), ...masquerade(n)];
   const steps: Step[] = [];
   const dev = n.uplink;
   const T = String(n.table);
@@ -83,7 +120,7 @@ export function planNetwork(n: Network): Step[] {
       steps.push(element(INET_TABLE, 'ingress4', `${quoteIfname(dev)} . ${subnet.cidr}`, String(n.mark), `packets for ${subnet.cidr} arriving on the uplink are marked for table ${T}`));
       if (arpIp) steps.push(element(ARP_TABLE, 'arp_src', quoteIfname(dev), arpIp, 'ARP requests of the node on the uplink carry arp_ip'));
     }
-    if (n.natOut) steps.push(element(NAT_TABLE, 'masq', `${subnet.cidr} . ${quoteIfname(n.natOut)}`, null, `masquerade ${subnet.cidr} out of ${n.natOut}`));
+    steps.push(...masquerade(n));
   }
 
   if (n.v6) {
@@ -143,6 +180,8 @@ export function planTap(n: Network, b: TapBinding): Step[] {
   // -4/-6, so they all run through one `ip -batch` (one process per VM, not one per family).
   for (const a of b.ips) steps.push(routeStep(0, [`${a}/32`, 'dev', tap, 'table', T], `${a} lives behind ${tap}`, true));
   for (const a of b.ip6s) steps.push(routeStep(0, [`${a}/128`, 'dev', tap, 'table', T], `${a} lives behind ${tap}`, true));
+  // FRR announces host routes of the main table (redistribute kernel, render/frr-network.ts)
+  if (announces(n)) for (const a of [...b.ips.map((x) => `${x}/32`), ...b.ip6s.map((x) => `${x}/128`)]) steps.push(routeStep(0, [a, 'dev', tap], `announced over BGP: ${a} runs on this node`, true));
   if (n.v6 && b.ip6s.length > 0) {
     if (n.proxyNdp) {
       for (const a of b.ip6s) steps.push(ip(0, ['neigh', 'add', 'proxy', a, 'dev', n.uplink], ['neigh', 'del', 'proxy', a, 'dev', n.uplink], `answer NDP for ${a} on the uplink`));

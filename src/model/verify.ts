@@ -3,7 +3,7 @@
  */
 import { contains, overlaps, parseAddress, parsePrefix, reservedAddresses, type Family, type Prefix } from './addr.js';
 import { ifnameProblem, networkNameProblem, parseBool, parseMac, parseUint, tableNameProblem } from './names.js';
-import type { Network } from './network.js';
+import type { Bgp, Network } from './network.js';
 import { InputError, InvalidInput, formatOrigin, type Origin } from '../config/errors.js';
 import type { RawNetwork, RawValue } from '../config/raw.js';
 import { ROLES, type Role } from '../config/schema.js';
@@ -141,7 +141,8 @@ function verifyOne(section: RawNetwork, warnings: InputError[]): { network: Netw
   const gateway6 = c.hostIn('gateway6', 6, subnet6);
   const arpIp = c.hostIn('arp_ip', 4, subnet);
   if (c.has('arp_ip') && !c.has('subnet')) c.fail('arp_ip', 'needs subnet');
-  if (role === 'vmc' && c.has('subnet') && !c.has('arp_ip')) {
+  const bgp = verifyBgp(c, role, warnings);
+  if (role === 'vmc' && c.value('routing')?.value !== 'bgp' && c.has('subnet') && !c.has('arp_ip')) {
     c.fail('arp_ip', 'is required for role vmc with an IPv4 subnet: the node has no address there, and the router will not answer ARP from a foreign source');
   }
   if (arpIp !== null && arpIp === gateway) c.fail('arp_ip', `must differ from gateway ${gateway}`);
@@ -177,13 +178,59 @@ function verifyOne(section: RawNetwork, warnings: InputError[]): { network: Netw
           upstream: router ? upstream : null,
           forwarding,
           forwardingAll,
-          proxyArp: vmc && proxyArp,
-          proxyNdp: vmc && proxyNdp,
+          // with BGP the routers learn the VMs from announcements: proxying stays on the TAPs
+          proxyArp: vmc && proxyArp && !bgp,
+          proxyNdp: vmc && proxyNdp && !bgp,
           proxyDelay: proxyDelay ?? 0,
           tapMac,
+          ...(bgp ? { bgp } : {}),
           origin: raw.origin,
         };
   return { network, problems: c.problems };
+}
+
+const BGP_KEYS = ['peers', 'peers6', 'asn', 'bgp_hold', 'bfd', 'bfd_interval', 'router_id'] as const;
+
+/** routing = bgp and its keys; null for proxy (the default). */
+function verifyBgp(c: Checker, role: Role | null, warnings: InputError[]): Bgp | null {
+  const routing = c.value('routing')?.value ?? 'proxy';
+  if (routing !== 'proxy' && routing !== 'bgp') {
+    c.fail('routing', `${JSON.stringify(routing)} is not proxy or bgp`);
+    return null;
+  }
+  if (routing === 'proxy') {
+    for (const key of BGP_KEYS) if (c.has(key)) c.fail(key, 'applies only to routing = bgp');
+    return null;
+  }
+  for (const key of ['proxy_arp', 'proxy_ndp'] as const) {
+    if (c.has(key) && role === 'vmc') warnings.push(new InputError(c.value(key)!.origin, 'ignored: with routing = bgp the routers learn the VMs over BGP, the uplink proxies nothing (the TAPs still answer their VM)'));
+  }
+  const list = (key: 'peers' | 'peers6', family: Family): string[] => {
+    const v = c.value(key);
+    if (!v) return [];
+    const out: string[] = [];
+    for (const word of v.value.split(/[\s,]+/).filter(Boolean)) {
+      const a = parseAddress(word, family);
+      if (!a) c.fail(key, `${JSON.stringify(word)} is not an IPv${family} address`);
+      else if (out.includes(a.address)) c.fail(key, `${a.address} is listed twice`);
+      else out.push(a.address);
+    }
+    return out;
+  };
+  const peers = list('peers', 4);
+  const peers6 = list('peers6', 6);
+  if (c.has('subnet') && peers.length === 0) c.fail('peers', `is required with routing = bgp and subnet (${role === 'router' ? 'the VMC nodes' : 'the routers'} to announce the /32 routes to)`);
+  if (c.has('subnet6') && peers6.length === 0) c.fail('peers6', `is required with routing = bgp and subnet6 (${role === 'router' ? 'the VMC nodes' : 'the routers'} to announce the /128 routes to, over IPv6)`);
+  if (!c.has('subnet') && peers.length > 0) c.fail('peers', 'needs subnet (IPv4 sessions carry the /32 routes)');
+  if (!c.has('subnet6') && peers6.length > 0) c.fail('peers6', 'needs subnet6 (IPv6 sessions carry the /128 routes)');
+  const asn = c.has('asn') ? c.typed('asn', (t) => parseUint(t, 1, 0xffffffff), 'is not an AS number (1-4294967295)') : 64512;
+  const hold = c.has('bgp_hold') ? c.typed('bgp_hold', (t) => parseUint(t, 3, 65535), 'is not a BGP hold time (3-65535 s; RFC 4271 forbids 1 and 2)') : 9;
+  const bfd = c.has('bfd') ? c.typed('bfd', parseBool, 'is not a boolean (yes/no)') : true;
+  const interval = c.has('bfd_interval') ? c.typed('bfd_interval', (t) => parseUint(t, 10, 60000), 'is not a BFD interval (10-60000 ms)') : 100;
+  if (c.has('bfd_interval') && bfd === false) c.fail('bfd_interval', 'needs bfd = yes');
+  const routerId = c.has('router_id') ? c.typed('router_id', (t) => parseAddress(t, 4)?.address ?? null, 'is not an IPv4 address (a BGP router id)') : null;
+  if (asn === null || hold === null || interval === null) return null;
+  return { asn, peers, peers6, hold, bfdInterval: bfd === false ? null : interval, routerId };
 }
 
 /** Checks that only make sense across networks: clashing tables and marks, overlapping subnets. */

@@ -59,5 +59,5 @@ export async function renderFrr(records: readonly VnetRecord[], node: string, so
     hold,
     connect: Math.max(1, Math.floor(hold / 3)),
   };
-  return { 'frr.conf': await renderTemplate('frr.conf', context), daemons: await renderTemplate('frr-daemons', { node, source }) };
+  return { 'frr.conf': await renderTemplate('frr.conf', context), daemons: await renderTemplate('frr-daemons', { node, source, bfdd: false }) };
 }

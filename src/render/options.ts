@@ -27,10 +27,18 @@ export function networkOptions(n: Network): StanzaOption[] {
     ['upstream', n.upstream, n.natOut],
     ['forwarding', n.forwarding, true],
     ['forwarding_all', n.forwardingAll, false],
-    ['proxy_arp', n.role === 'router' ? null : n.proxyArp, true],
-    ['proxy_ndp', n.role === 'router' ? null : n.proxyNdp, true],
+    ['proxy_arp', n.role === 'router' || n.bgp ? null : n.proxyArp, true],
+    ['proxy_ndp', n.role === 'router' || n.bgp ? null : n.proxyNdp, true],
     ['proxy_delay', n.role === 'router' ? null : n.proxyDelay, 0],
     ['tap_mac', n.tapMac],
+    ['routing', n.bgp ? 'bgp' : null],
+    ['peers', n.bgp && n.bgp.peers.length > 0 ? n.bgp.peers.join(' ') : null],
+    ['peers6', n.bgp && n.bgp.peers6.length > 0 ? n.bgp.peers6.join(' ') : null],
+    ['asn', n.bgp?.asn, 64512],
+    ['bgp_hold', n.bgp?.hold, 9],
+    ['bfd', n.bgp ? n.bgp.bfdInterval !== null : null, true],
+    ['bfd_interval', n.bgp?.bfdInterval ?? null, 100],
+    ['router_id', n.bgp?.routerId],
   ];
   return o
     .filter(([, value, fallback]) => value !== null && value !== undefined && value !== fallback)

@@ -1,7 +1,7 @@
 /**
  * Golden files: for every case directory under test/golden/cases, the built binary's output for
  * `generate` (both styles, and --rt-tables), `plan up|down --from-scratch` and `plan tap up
- * --from-scratch` must equal the files in the case's expected/ directory byte for byte.
+ * --from-scratch` (and `frr` for routing = bgp) must equal the files in the case's expected/ directory byte for byte.
  *
  * UPDATE_GOLDEN=1 writes the expected files instead of comparing. Read every changed file before
  * committing it: the golden files are only as right as the person who checked them.
@@ -99,6 +99,9 @@ function goldensFor(name: string, sections: Map<string, Map<string, string>>, sc
     goldens.push({ file: `plan-ifup-${dev}.txt`, produce: async () => stdout(['plan', 'ifup', dev, '--from-scratch'], ['--state-dir', stateDir()])() });
     goldens.push({ file: `plan-ifdown-${dev}.txt`, produce: async () => stdout(['plan', 'ifdown', dev, '--from-scratch'], ['--state-dir', stateDir()])() });
   }
+
+  // routing = bgp: the FRR configuration `vmrouter frr` writes
+  if ([...sections.values()].some((s) => s.get('routing') === 'bgp')) goldens.push({ file: 'frr.conf', produce: stdout(['frr']) });
 
   if ([...sections.values()].some((s) => s.has('table_name'))) {
     goldens.push({

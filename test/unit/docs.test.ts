@@ -84,7 +84,7 @@ COMP_WORDS=(${line.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${line.length - 
 _vmrouter; printf '%s\\n' "\${COMPREPLY[@]}"`;
     return (await execa('bash', ['-c', script])).stdout.split('\n').filter(Boolean).sort();
   };
-  t.same(await complete(['vmrouter', '']), ['check', 'doctor', 'down', 'generate', 'hook', 'libvirt-hook', 'ndp', 'plan', 'reconcile', 'repair', 'status', 'tap', 'up', 'vnet', 'vrf'].sort(), 'commands');
+  t.same(await complete(['vmrouter', '']), ['check', 'doctor', 'down', 'frr', 'generate', 'hook', 'libvirt-hook', 'ndp', 'plan', 'reconcile', 'repair', 'status', 'tap', 'up', 'vnet', 'vrf'].sort(), 'commands');
   t.same(await complete(['vmrouter', 'vrf', '']), ['drop-in', 'exec'], 'vrf subcommands');
   t.same(await complete(['vmrouter', 'tap', '']), ['down', 'sync', 'up'], 'tap subcommands');
   t.same(await complete(['vmrouter', '--config', conf, 'plan', 'tap', '']), ['down', 'sync', 'up'], 'past an option value');

@@ -17,6 +17,10 @@ const id = (s: HeldStep): string => {
 t.test('a route, a rule, a proxy neighbour: the same identity from the step and from ip -j', async (t) => {
   t.equal(id(ip(0, ['route', 'add', '192.0.2.11/32', 'dev', 'tap1', 'table', '222', 'proto', '86'], null, 'x')), routeOfJson(4, { dst: '192.0.2.11', dev: 'tap1', table: '222', protocol: '86' }), 'a host route: /32 as ip prints it');
   t.equal(id(ip(0, ['route', 'add', '2001:DB8::11/128', 'dev', 'tap1', 'table', '222', 'proto', '86'], null, 'x')), routeOfJson(6, { dst: '2001:db8::11', dev: 'tap1', table: '222', protocol: '86' }), 'IPv6, the family from the address, RFC 5952');
+  // IPv6 lists unreachable routes on lo, IPv4 on no device (routing = bgp's floor under FRR's default)
+  t.equal(id(ip(6, ['route', 'add', 'unreachable', 'default', 'table', '222', 'metric', '4294967295', 'proto', '86'], null, 'x')), routeOfJson(6, { type: 'unreachable', dst: 'default', dev: 'lo', table: '222', protocol: '86' }), 'an IPv6 unreachable route: on lo in the kernel');
+  t.equal(id(ip(4, ['route', 'add', 'unreachable', 'default', 'table', '222', 'metric', '4294967295', 'proto', '86'], null, 'x')), routeOfJson(4, { type: 'unreachable', dst: 'default', table: '222', protocol: '86' }), 'an IPv4 unreachable route');
+  t.not(routeOfJson(6, { type: 'unicast', dst: 'default', dev: 'lo', table: '222', protocol: '86' }), routeOfJson(6, { type: 'unicast', dst: 'default', table: '222', protocol: '86' }), 'a unicast route keeps its device');
   t.equal(id(ip(4, ['route', 'add', 'default', 'via', '192.0.2.1', 'dev', 'eth0.222', 'table', '222', 'proto', '86'], null, 'x')), routeOfJson(4, { dst: 'default', gateway: '192.0.2.1', dev: 'eth0.222', table: '222', protocol: '86' }));
   t.equal(id(ip(4, ['route', 'add', '10.0.0.100/32', 'via', '192.168.3.1', 'dev', 'cC', 'onlink', 'table', '302', 'proto', '86'], null, 'x')), routeOfJson(4, { dst: '10.0.0.100', gateway: '192.168.3.1', dev: 'cC', table: '302', protocol: '86' }), 'onlink is the kernel\'s flag, not part of the identity');
   t.equal(

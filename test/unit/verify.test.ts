@@ -260,3 +260,22 @@ t.test('cross checks wait until each network is valid on its own', async (t) => 
     'vmrouter.conf:14: [network other] gateway: 10.0.0.1 is outside 198.51.100.0/24',
   ]);
 });
+
+t.test('routing = bgp: its keys, what it needs, what it ignores', async (t) => {
+  const BGP = ['[network public]', 'role = vmc', 'uplink = eth1', 'table = 222', 'subnet = 192.0.2.0/24', 'gateway = 192.0.2.1', 'routing = bgp']; // lines 1-7
+  const [n] = parseConfig(conf(...BGP, 'peers = 10.1.0.1, 10.1.0.2'));
+  t.same(n!.bgp, { asn: 64512, peers: ['10.1.0.1', '10.1.0.2'], peers6: [], hold: 9, bfdInterval: 100, routerId: null }, 'defaults: AS 64512, hold 9 s, BFD every 100 ms');
+  t.equal(n!.v4?.arpIp, null, 'arp_ip is not required: the node speaks on the uplink with its own address');
+  t.notOk(n!.proxyArp || n!.proxyNdp, 'nothing proxied on the uplink');
+  t.equal(parseConfig(conf(...BGP, 'peers = 10.1.0.1', 'bfd = no'))[0]!.bgp!.bfdInterval, null, 'bfd = no');
+  t.strictSame(problems(conf(...BGP)), ['vmrouter.conf:1: [network public] peers: is required with routing = bgp and subnet (the routers to announce the /32 routes to)']);
+  t.strictSame(problems(conf(...BGP, 'peers = 10.1.0.1 10.1.0.1')), ['vmrouter.conf:8: [network public] peers: 10.1.0.1 is listed twice']);
+  t.strictSame(problems(conf(...BGP, 'peers = 10.1.0.1 fd00::1')), ['vmrouter.conf:8: [network public] peers: "fd00::1" is not an IPv4 address']);
+  t.strictSame(problems(conf(...BGP, 'peers = 10.1.0.1', 'peers6 = fd00::1')), ['vmrouter.conf:9: [network public] peers6: needs subnet6 (IPv6 sessions carry the /128 routes)']);
+  t.strictSame(problems(conf(...BGP, 'peers = 10.1.0.1', 'bfd = no', 'bfd_interval = 50')), ['vmrouter.conf:10: [network public] bfd_interval: needs bfd = yes']);
+  t.strictSame(problems(conf(...BGP, 'peers = 10.1.0.1', 'bgp_hold = 2')), ['vmrouter.conf:9: [network public] bgp_hold: "2" is not a BGP hold time (3-65535 s; RFC 4271 forbids 1 and 2)']);
+  t.strictSame(problems(conf(...BGP.slice(0, 6), 'arp_ip = 192.0.2.254', 'routing = ospf')), ['vmrouter.conf:8: [network public] routing: "ospf" is not proxy or bgp']);
+  t.strictSame(problems(conf(...VMC, 'asn = 65000')), ['vmrouter.conf:8: [network public] asn: applies only to routing = bgp']);
+  t.strictSame(warnings(conf(...BGP, 'peers = 10.1.0.1', 'proxy_arp = yes')), ['vmrouter.conf:9: [network public] proxy_arp: ignored: with routing = bgp the routers learn the VMs over BGP, the uplink proxies nothing (the TAPs still answer their VM)']);
+  t.strictSame(warnings(conf('[network both]', 'role = vmc+router', 'uplink = eth1', 'table = 5', 'subnet = 192.0.2.0/24', 'gateway = 192.0.2.1', 'routing = bgp')), ['vmrouter.conf:7: [network both] routing: ignored: applies to roles vmc and router, not vmc+router'], 'vmc+router keeps proxy routing');
+});

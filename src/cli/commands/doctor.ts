@@ -8,6 +8,8 @@ import { diagnose, healthy, type Diagnosis } from '../../doctor/doctor.js';
 import type { Context } from '../context.js';
 import { ExitStatus } from '../exit-status.js';
 import { repairOp } from '../operations.js';
+import { renderBgp } from '../../doctor/bgp.js';
+import { UsageError } from '../../config/errors.js';
 
 /** doctor's exit status when the kernel is not as applied */
 export const DRIFT = 3;
@@ -29,11 +31,14 @@ function label(f: Finding): string {
 function only(d: Diagnosis, names: string[], tap: string | undefined): Diagnosis {
   if (names.length === 0 && tap === undefined) return d;
   const wanted = (owner: string) => (tap !== undefined && owner === `tap:${tap}`) || names.some((n) => new RegExp(`^[a-z-]+:${n}@`).test(owner) || owner.startsWith(`${n}/`));
-  return { findings: d.findings.filter((f) => f.kind !== 'unowned' && (f.kind === 'stale' ? wanted(f.owner) : f.holders.some(wanted))), paths: d.paths.filter((p) => p.tap === tap || (tap === undefined && names.length === 0)) };
+  const bgp = d.bgp ? { ...d.bgp, unannounced: d.bgp.unannounced.filter((u) => tap === undefined || u.tap === tap) } : d.bgp;
+  return { findings: d.findings.filter((f) => f.kind !== 'unowned' && (f.kind === 'stale' ? wanted(f.owner) : f.holders.some(wanted))), paths: d.paths.filter((p) => p.tap === tap || (tap === undefined && names.length === 0)), bgp };
 }
 
 export function render(d: Diagnosis, state: string): string {
-  if (healthy(d)) return `kernel as applied (${state})\n`;
+  const bgp = d.bgp ? renderBgp(d.bgp) : '';
+  const kernel = { findings: d.findings, paths: d.paths };
+  if (healthy(kernel)) return `kernel as applied (${state})\n${bgp}`;
   const lines = [`${d.findings.length + d.paths.length} difference${d.findings.length + d.paths.length === 1 ? '' : 's'} between the kernel and what was applied (${state}):`];
   const byOwner = new Map<string, Finding[]>();
   for (const f of d.findings) byOwner.set(ownerOf(f), [...(byOwner.get(ownerOf(f)) ?? []), f]);
@@ -43,19 +48,28 @@ export function render(d: Diagnosis, state: string): string {
   }
   for (const p of d.paths) lines.push(`tap:${p.tap}`, `  path      ${p.address} should go to ${p.want}; the kernel would: ${p.got}`);
   lines.push('vmrouter repair makes again what is missing and sets back what differs.');
-  return lines.join('\n') + '\n';
+  return lines.join('\n') + '\n' + bgp;
+}
+
+/** --vty-socket DIR, checked: it goes to vtysh as an argument */
+export function vtySocketOf(opts: { vtySocket?: string }): string | null {
+  const dir = opts.vtySocket;
+  if (dir === undefined) return null;
+  if (!dir.startsWith('/') || /[\s\0]/.test(dir)) throw new UsageError(`--vty-socket ${JSON.stringify(dir)}: not an absolute directory name`);
+  return dir;
 }
 
 export function doctorCommand(ctx: () => Context): Command {
   return new Command('doctor')
-    .description('compare the kernel with what vmrouter applied (rules, routes, proxy neighbours, nft tables and elements, sysctls, MACs, each VM\'s path); exit 3 when they differ; changes nothing')
+    .description('compare the kernel with what vmrouter applied (rules, routes, proxy neighbours, nft tables and elements, sysctls, MACs, each VM\'s path) and, for routing = bgp, FRR\'s sessions and what they announce; exit 3 when they differ; changes nothing')
     .argument('[section...]', 'only the attachments of these sections (NAME)')
     .option('--tap <iface>', 'only this TAP')
     .option('--json', 'print the findings as JSON')
-    .action(async (names: string[], opts: { tap?: string; json?: boolean }) => {
+    .option('--vty-socket <dir>', 'where FRR\'s vty sockets are (vtysh --vty_socket), for the BGP sessions of routing = bgp networks')
+    .action(async (names: string[], opts: { tap?: string; json?: boolean; vtySocket?: string }) => {
       const c = ctx();
       const ledger = c.runner.store.load();
-      const d = only(await diagnose(c.host, ledger), names, opts.tap);
+      const d = only(await diagnose(c.host, ledger, { vtySocket: vtySocketOf(opts) }), names, opts.tap);
       if (opts.json) c.out(JSON.stringify({ healthy: healthy(d), ...d }, null, 1) + '\n');
       else c.out(render(d, c.runner.store.file));
       if (!healthy(d)) throw new ExitStatus(DRIFT);

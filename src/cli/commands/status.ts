@@ -3,12 +3,15 @@ import type { Context } from '../context.js';
 import { attachmentsUp } from '../operations.js';
 import { tapsBound } from '../tap-operations.js';
 import { diagnose, healthy } from '../../doctor/doctor.js';
+import { renderBgp } from '../../doctor/bgp.js';
+import { vtySocketOf } from './doctor.js';
 
 export function statusCommand(ctx: () => Context): Command {
   return new Command('status')
-    .description('list what is applied on this node (this network namespace): every attachment, its dependants and the TAPs bound to routed networks')
+    .description('list what is applied on this node (this network namespace): every attachment, its dependants and the TAPs bound to routed networks; whether the kernel is as applied and, for routing = bgp, FRR\'s sessions')
     .option('--json', 'print the ledger as JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--vty-socket <dir>', 'where FRR\'s vty sockets are (vtysh --vty_socket), for the BGP sessions of routing = bgp networks')
+    .action(async (opts: { json?: boolean; vtySocket?: string }) => {
       const c = ctx();
       const ledger = c.runner.store.load();
       if (opts.json) {
@@ -30,8 +33,9 @@ export function statusCommand(ctx: () => Context): Command {
       const networks = new Set(applied.filter((a) => a.entry.feature === 'network').map((a) => a.entry.record.name));
       for (const t of taps.filter((b) => !networks.has(b.network))) c.out(`TAP ${t.tap} of network ${t.network} (not up): ${[...t.ips, ...t.ip6s].join(' ')}\n`);
       if (applied.length === 0 && taps.length === 0) return;
-      const d = await diagnose(c.host, ledger);
+      const d = await diagnose(c.host, ledger, { vtySocket: vtySocketOf(opts) });
       const n = d.findings.length + d.paths.length;
-      c.out(healthy(d) ? 'kernel: as applied\n' : `kernel: ${n} difference${n === 1 ? '' : 's'} from what was applied; vmrouter doctor lists them, vmrouter repair makes it so again\n`);
+      c.out(healthy({ findings: d.findings, paths: d.paths }) ? 'kernel: as applied\n' : `kernel: ${n} difference${n === 1 ? '' : 's'} from what was applied; vmrouter doctor lists them, vmrouter repair makes it so again\n`);
+      if (d.bgp) c.out(renderBgp(d.bgp));
     });
 }
