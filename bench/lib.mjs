@@ -18,6 +18,22 @@ export function sh(argv, { input, ok = true, env = ENV } = {}) {
 
 export const inNs = (ns, argv, opts) => sh(['ip', 'netns', 'exec', ns, ...argv], opts);
 
+/**
+ * The command line of a benchmark that needs root (it creates network namespaces): exits with a
+ * hint when not root; `opt('name', fallback)` is the value after `--name`, `flag('name')` whether it is given.
+ */
+export function benchOptions(script) {
+  if (process.getuid() !== 0) {
+    console.error(`${script}: run as root (it creates network namespaces): sudo node ${script}`);
+    process.exit(1);
+  }
+  const args = process.argv.slice(2);
+  return {
+    opt: (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback),
+    flag: (name) => args.includes(`--${name}`),
+  };
+}
+
 export function freshNs(name) {
   sh(['ip', 'netns', 'del', name], { ok: false });
   sh(['rm', '-rf', `/run/vmrouter/netns/${name}`, `/etc/netns/${name}`]);

@@ -23,25 +23,16 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmdirSync, existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, ROOT, dropNs, freshNs, inNs, median, sh, table, time, tmpfsRun } from './lib.mjs';
+import { benchOptions, BIN, dropNs, freshNs, inNs, median, ROOT, sh, table, time, tmpfsRun } from './lib.mjs';
 
-if (process.getuid() !== 0) {
-  console.error('bench/natpair.mjs: run as root (it creates network namespaces): sudo node bench/natpair.mjs');
-  process.exit(1);
-}
-
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
+const { opt, flag } = benchOptions('bench/natpair.mjs');
 const PINGS = Number(opt('pings', '50000'));
 const FLOWS = Number(opt('flows', '20000'));
 const RUNS = Number(opt('runs', '3'));
 const LOOP_MAX = Number(opt('loop-max', '4000')); // the per-process loop is skipped above this N
 const COUNTS = opt('entries', '1,1000,4000').split(',').map(Number);
 /** only the bring-up table: skip the forwarding measurements (minutes of ping -f and UDP flows) */
-const BRINGUP_ONLY = args.includes('--bringup-only');
+const BRINGUP_ONLY = flag('bringup-only');
 const [NODE, FAR, VM] = ['bnp-node', 'bnp-far', 'bnp-vm'];
 const STATE = '/tmp/bnp-ifstate';
 const PER = 29; // entries per /27 (.2 .. .30)

@@ -12,18 +12,9 @@
 // 1-VM cost (routes are a longest-prefix-match trie lookup, not a list).
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, ROOT, dropNs, freshNs, inNs, median, sh, table, tmpfsRun } from './lib.mjs';
+import { benchOptions, BIN, dropNs, freshNs, inNs, median, ROOT, sh, table, tmpfsRun } from './lib.mjs';
 
-if (process.getuid() !== 0) {
-  console.error('bench/vnet.mjs: run as root (it creates network namespaces): sudo node bench/vnet.mjs');
-  process.exit(1);
-}
-
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
+const { opt } = benchOptions('bench/vnet.mjs');
 const PINGS = Number(opt('pings', '50000'));
 const RUNS = Number(opt('runs', '3'));
 const COUNTS = opt('vms', '1,1000,4000').split(',').map(Number);
