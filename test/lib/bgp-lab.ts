@@ -15,13 +15,11 @@ import { join } from 'node:path';
 import { Lab, installHooks } from './netns.js';
 import { inNs, run } from './run.js';
 import { etcFile } from './single-node.js';
-import { configureVm, macOf } from './topology.js';
+import { configureVm, GW, GW6, macOf, SUBNET, SUBNET6 } from './topology.js';
 import { vmrouter } from './vmrouter.js';
 
-export const SUBNET = '192.0.2.0/24';
-export const GW = '192.0.2.1';
-export const SUBNET6 = '2001:db8::/64';
-export const GW6 = '2001:db8::1';
+/** the routed lab's network (topology.ts), here without a shared segment */
+export { GW, GW6, SUBNET, SUBNET6 };
 export const INET = '198.51.100.100';
 export const INET6 = '2001:db8:ffff::100';
 export const TABLE = 222;
