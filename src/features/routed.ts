@@ -10,7 +10,7 @@
  *  router      owns the gateway address on the uplink; forwards (and optionally masquerades).
  *  vmc+router  both; the node's own traffic reaches the VMs through `to SUBNET lookup table`.
  */
-import { eui64 } from '../model/addr.js';
+import { eui64, type Prefix } from '../model/addr.js';
 import type { TapBinding } from '../model/binding.js';
 import { announces, hostsVms, routes, type Network } from '../model/network.js';
 import { announce, ip, linkUp, mac, RT_PROTO, sysctl, type Step } from '../plan/step.js';
@@ -50,6 +50,29 @@ function forwardingSteps(n: Network): Step[] {
 }
 
 /**
+ * How a VM-hosting node's traffic finds the network's table, whatever the routing: packets for the
+ * VMs (from the uplink on a vmc node, from anywhere on a vmc+router node) and packets from the TAPs
+ * (by mark). For IPv4 the packets arriving for the VMs carry the mark too, so that reverse-path
+ * checks find their source's way back in the table (nft-skeleton.ts inetTable).
+ */
+function tableSelection(n: Network, family: 4 | 6, subnet: Prefix): Step[] {
+  const dev = n.uplink;
+  const proxiedArp = family === 4 && !announces(n);
+  const steps: Step[] = [
+    n.role === 'vmc'
+      ? ruleStep(family, n, ['iif', dev, 'to', subnet.cidr], proxiedArp ? 'traffic for VMs arriving on the uplink, and proxy-ARP lookups for them, use the table' : 'traffic for VMs arriving on the uplink uses the table')
+      : ruleStep(family, n, ['to', subnet.cidr], 'all traffic for the subnet, the node\'s own included, uses the table'),
+    ruleStep(family, n, ['fwmark', String(n.mark)], 'traffic from this network\'s TAPs (marked by nft) uses the table'),
+  ];
+  if (family === 4) {
+    steps.push(sysctl(`net/ipv4/conf/${dev}/src_valid_mark`, '1', '0', 'reverse-path checks on the uplink use the packet mark: the table routes the VMs'));
+    steps.push(element(INET_TABLE, 'ingress4', `${quoteIfname(dev)} . ${subnet.cidr}`, String(n.mark), `packets for ${subnet.cidr} arriving on the uplink are marked for table ${n.table}`));
+    if (n.v4?.arpIp) steps.push(element(ARP_TABLE, 'arp_src', quoteIfname(dev), n.v4.arpIp, 'ARP requests of the node on the uplink carry arp_ip'));
+  }
+  return steps;
+}
+
+/**
  * routing = bgp: no segment is shared, so nothing is proxied on the uplink and no subnet is on-link.
  * VMC node: the VMs' host routes (planTap) are announced by FRR; the table's default is FRR's
  * static route via the gateway, which the routers announce (ECMP, resolved recursively); under it
@@ -68,13 +91,7 @@ function planBgp(n: Network): Step[] {
       steps.push(routeStep(family, ['unreachable', v.subnet.cidr], 'addresses no node announces go nowhere, not upstream'));
     } else {
       steps.push(routeStep(family, ['unreachable', 'default', 'table', T, 'metric', '4294967295'], 'no route through the routers (FRR down): VM traffic is refused, never routed by main'));
-      steps.push(ruleStep(family, n, ['iif', n.uplink, 'to', v.subnet.cidr], 'traffic for VMs arriving on the uplink uses the table'));
-      steps.push(ruleStep(family, n, ['fwmark', String(n.mark)], 'traffic from this network\'s TAPs (marked by nft) uses the table'));
-      if (family === 4) {
-        steps.push(sysctl(`net/ipv4/conf/${n.uplink}/src_valid_mark`, '1', '0', 'reverse-path checks on the uplink use the packet mark: the table routes the VMs'));
-        steps.push(element(INET_TABLE, 'ingress4', `${quoteIfname(n.uplink)} . ${v.subnet.cidr}`, String(n.mark), `packets for ${v.subnet.cidr} arriving on the uplink are marked for table ${T}`));
-        if (n.v4?.arpIp) steps.push(element(ARP_TABLE, 'arp_src', quoteIfname(n.uplink), n.v4.arpIp, 'ARP requests of the node on the uplink carry arp_ip'));
-      }
+      steps.push(...tableSelection(n, family, v.subnet));
     }
   }
   return steps;
@@ -93,7 +110,7 @@ export function planNetwork(n: Network): Step[] {
   steps.push(...forwardingSteps(n));
 
   if (n.v4) {
-    const { subnet, gateway, arpIp } = n.v4;
+    const { subnet, gateway } = n.v4;
     if (n.role === 'router') {
       steps.push(ip(4, ['addr', 'add', `${gateway}/${subnet.length}`, 'dev', dev], ['addr', 'del', `${gateway}/${subnet.length}`, 'dev', dev], 'the gateway address; its connected route reaches the VMs through proxy ARP of the nodes'));
     }
@@ -108,17 +125,7 @@ export function planNetwork(n: Network): Step[] {
       if (n.role === 'vmc') steps.push(routeStep(4, [subnet.cidr, 'dev', dev], 'the node reaches VMs on other nodes through the uplink'));
       steps.push(routeStep(4, [subnet.cidr, 'dev', dev, 'table', T], 'VM-to-VM traffic between nodes goes straight over the uplink'));
       if (n.role === 'vmc') steps.push(routeStep(4, ['default', 'via', gateway, 'dev', dev, 'table', T], 'VM traffic leaves through the router'));
-      steps.push(
-        n.role === 'vmc'
-          ? ruleStep(4, n, ['iif', dev, 'to', subnet.cidr], 'traffic for VMs arriving on the uplink, and proxy-ARP lookups for them, use the table')
-          : ruleStep(4, n, ['to', subnet.cidr], 'all traffic for the subnet, the node\'s own included, uses the table'),
-      );
-      steps.push(ruleStep(4, n, ['fwmark', String(n.mark)], 'traffic from this network\'s TAPs (marked by nft) uses the table'));
-      // packets for the VMs arriving on the uplink carry the mark too, so that reverse-path checks
-      // find their source's way back in the table (nft-skeleton.ts inetTable)
-      steps.push(sysctl(`net/ipv4/conf/${dev}/src_valid_mark`, '1', '0', 'reverse-path checks on the uplink use the packet mark: the table routes the VMs'));
-      steps.push(element(INET_TABLE, 'ingress4', `${quoteIfname(dev)} . ${subnet.cidr}`, String(n.mark), `packets for ${subnet.cidr} arriving on the uplink are marked for table ${T}`));
-      if (arpIp) steps.push(element(ARP_TABLE, 'arp_src', quoteIfname(dev), arpIp, 'ARP requests of the node on the uplink carry arp_ip'));
+      steps.push(...tableSelection(n, 4, subnet));
     }
     steps.push(...masquerade(n));
   }
@@ -139,12 +146,7 @@ export function planNetwork(n: Network): Step[] {
       if (n.role === 'vmc') steps.push(routeStep(6, [subnet.cidr, 'dev', dev], 'the node reaches VMs on other nodes through the uplink'));
       steps.push(routeStep(6, [subnet.cidr, 'dev', dev, 'table', T], 'VM-to-VM traffic between nodes goes straight over the uplink'));
       if (n.role === 'vmc') steps.push(routeStep(6, ['default', 'via', gateway, 'dev', dev, 'table', T], 'VM traffic leaves through the router'));
-      steps.push(
-        n.role === 'vmc'
-          ? ruleStep(6, n, ['iif', dev, 'to', subnet.cidr], 'traffic for VMs arriving on the uplink uses the table')
-          : ruleStep(6, n, ['to', subnet.cidr], 'all traffic for the subnet, the node\'s own included, uses the table'),
-      );
-      steps.push(ruleStep(6, n, ['fwmark', String(n.mark)], 'traffic from this network\'s TAPs (marked by nft) uses the table'));
+      steps.push(...tableSelection(n, 6, subnet));
     }
   }
   return steps;

@@ -113,8 +113,8 @@ function verifyOne(raw: RawSection): { record: VnetRecord | null; c: Checker } {
   const routing = routingText === 'static' || routingText === 'bgp' ? (routingText as VnetRouting) : null;
   if (routing === null) c.fail('routing', `${JSON.stringify(routingText)} is not static or bgp`);
   for (const key of ['asn', 'bgp_hold']) if (c.has(key) && routing === 'static') c.fail(key, 'applies only to routing = bgp');
-  const asn = c.has('asn') ? c.typed('asn', (t) => parseUint(t, 1, 0xffffffff), 'is not an AS number (1-4294967295)') : 64512;
-  const hold = c.has('bgp_hold') ? c.typed('bgp_hold', (t) => parseUint(t, 3, 65535), 'is not a BGP hold time (3-65535 s; RFC 4271 forbids 1 and 2)') : 9;
+  const asn = c.asn();
+  const hold = c.bgpHold();
   const placements = c.value('placements')?.value ?? defaultPlacements(name);
   if (!placements.startsWith('/')) c.fail('placements', `${JSON.stringify(placements)} is not an absolute file name`);
 

@@ -3,7 +3,7 @@
  */
 import { contains, overlaps, parseAddress, parsePrefix, reservedAddresses, type Family, type Prefix } from './addr.js';
 import { ifnameProblem, networkNameProblem, parseBool, parseMac, parseUint, tableNameProblem } from './names.js';
-import type { Bgp, Network } from './network.js';
+import { announces, hostsVms, type Bgp, type Network } from './network.js';
 import { InputError, InvalidInput, formatOrigin, type Origin } from '../config/errors.js';
 import type { RawNetwork, RawValue } from '../config/raw.js';
 import { ROLES, type Role } from '../config/schema.js';
@@ -69,6 +69,27 @@ export class Checker {
       return null;
     }
     return parsed;
+  }
+  /** a list of addresses of one family (spaces or commas between them), each once; [] when unset */
+  addresses(key: string, family: Family): string[] {
+    const v = this.value(key);
+    if (!v) return [];
+    const out: string[] = [];
+    for (const word of v.value.split(/[\s,]+/).filter(Boolean)) {
+      const a = parseAddress(word, family);
+      if (!a) this.fail(key, `${JSON.stringify(word)} is not an IPv${family} address`);
+      else if (out.includes(a.address)) this.fail(key, `${a.address} is listed twice`);
+      else out.push(a.address);
+    }
+    return out;
+  }
+  /** a BGP AS number, 64512 (the first private one, RFC 6996) when unset */
+  asn(key = 'asn'): number | null {
+    return this.has(key) ? this.typed(key, (t) => parseUint(t, 1, 0xffffffff), 'is not an AS number (1-4294967295)') : 64512;
+  }
+  /** a BGP hold time, 9 s when unset */
+  bgpHold(key = 'bgp_hold'): number | null {
+    return this.has(key) ? this.typed(key, (t) => parseUint(t, 3, 65535), 'is not a BGP hold time (3-65535 s; RFC 4271 forbids 1 and 2)') : 9;
   }
   hostIn(key: string, family: Family, subnet: Prefix | null): string | null {
     const v = this.value(key);
@@ -205,26 +226,14 @@ function verifyBgp(c: Checker, role: Role | null, warnings: InputError[]): Bgp |
   for (const key of ['proxy_arp', 'proxy_ndp'] as const) {
     if (c.has(key) && role === 'vmc') warnings.push(new InputError(c.value(key)!.origin, 'ignored: with routing = bgp the routers learn the VMs over BGP, the uplink proxies nothing (the TAPs still answer their VM)'));
   }
-  const list = (key: 'peers' | 'peers6', family: Family): string[] => {
-    const v = c.value(key);
-    if (!v) return [];
-    const out: string[] = [];
-    for (const word of v.value.split(/[\s,]+/).filter(Boolean)) {
-      const a = parseAddress(word, family);
-      if (!a) c.fail(key, `${JSON.stringify(word)} is not an IPv${family} address`);
-      else if (out.includes(a.address)) c.fail(key, `${a.address} is listed twice`);
-      else out.push(a.address);
-    }
-    return out;
-  };
-  const peers = list('peers', 4);
-  const peers6 = list('peers6', 6);
+  const peers = c.addresses('peers', 4);
+  const peers6 = c.addresses('peers6', 6);
   if (c.has('subnet') && peers.length === 0) c.fail('peers', `is required with routing = bgp and subnet (${role === 'router' ? 'the VMC nodes' : 'the routers'} to announce the /32 routes to)`);
   if (c.has('subnet6') && peers6.length === 0) c.fail('peers6', `is required with routing = bgp and subnet6 (${role === 'router' ? 'the VMC nodes' : 'the routers'} to announce the /128 routes to, over IPv6)`);
   if (!c.has('subnet') && peers.length > 0) c.fail('peers', 'needs subnet (IPv4 sessions carry the /32 routes)');
   if (!c.has('subnet6') && peers6.length > 0) c.fail('peers6', 'needs subnet6 (IPv6 sessions carry the /128 routes)');
-  const asn = c.has('asn') ? c.typed('asn', (t) => parseUint(t, 1, 0xffffffff), 'is not an AS number (1-4294967295)') : 64512;
-  const hold = c.has('bgp_hold') ? c.typed('bgp_hold', (t) => parseUint(t, 3, 65535), 'is not a BGP hold time (3-65535 s; RFC 4271 forbids 1 and 2)') : 9;
+  const asn = c.asn();
+  const hold = c.bgpHold();
   const bfd = c.has('bfd') ? c.typed('bfd', parseBool, 'is not a boolean (yes/no)') : true;
   const interval = c.has('bfd_interval') ? c.typed('bfd_interval', (t) => parseUint(t, 10, 60000), 'is not a BFD interval (10-60000 ms)') : 100;
   if (c.has('bfd_interval') && bfd === false) c.fail('bfd_interval', 'needs bfd = yes');
@@ -244,6 +253,11 @@ function crossCheck(networks: Network[], raws: Map<string, RawNetwork>): InputEr
       else if (n.mark !== null && n.mark === earlier.mark) problems.push(new InputError(at(n, 'mark'), `mark ${n.mark} is already used by ${where}`));
       if (n.v4 && earlier.v4 && overlaps(n.v4.subnet, earlier.v4.subnet)) problems.push(new InputError(at(n, 'subnet'), `${n.v4.subnet.cidr} overlaps ${earlier.v4.subnet.cidr} of ${where}`));
       if (n.v6 && earlier.v6 && overlaps(n.v6.subnet, earlier.v6.subnet)) problems.push(new InputError(at(n, 'subnet6'), `${n.v6.subnet.cidr} overlaps ${earlier.v6.subnet.cidr} of ${where}`));
+      // routing = bgp: one FRR per node renders every such network (render/frr-network.ts)
+      if (announces(n) && announces(earlier)) {
+        if (n.bgp.asn !== earlier.bgp.asn) problems.push(new InputError(at(n, 'asn'), `${n.bgp.asn} differs from ${earlier.bgp.asn} of ${where}: one FRR per node speaks for one AS`));
+        if (hostsVms(n) !== hostsVms(earlier)) problems.push(new InputError(at(n, 'role'), `${n.role} with routing = bgp beside role ${earlier.role} of ${where}: one FRR per node speaks for the VMC nodes or for the routers, not both`));
+      }
       if (n.uplink === earlier.uplink && n.v4?.arpIp && earlier.v4?.arpIp && n.v4.arpIp !== earlier.v4.arpIp) {
         problems.push(new InputError(at(n, 'arp_ip'), `uplink ${n.uplink} already has arp_ip ${earlier.v4.arpIp} from ${where}; an uplink has one ARP source`));
       }

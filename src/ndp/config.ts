@@ -2,7 +2,6 @@
  * The responder's configuration: the [ndp] and [dhcp] sections of vmrouter.conf, typed, with the
  * defaults of RFC 4861 §6.2.1 and RFC 8106 filled in once here.
  */
-import { parseAddress } from '../model/addr.js';
 import { parseBool, parseUint } from '../model/names.js';
 import { Checker } from '../model/verify.js';
 import { InputError, InvalidInput } from '../config/errors.js';
@@ -55,14 +54,6 @@ function ndpConfig(raw: RawNetwork | undefined, problems: InputError[]): NdpConf
   const bool = (key: string, fallback: boolean) => (c.has(key) ? c.typed(key, parseBool, 'is not a boolean (yes/no)') ?? fallback : fallback);
   const maxInterval = num('max_interval', 4, 1800, 600);
   const minInterval = num('min_interval', 3, Math.floor(0.75 * maxInterval), Math.max(3, Math.floor(0.33 * maxInterval)));
-  const addresses = (key: string) =>
-    c.has(key)
-      ? list(c.value(key)!.value).flatMap((a) => {
-          const p = parseAddress(a, 6);
-          if (!p) c.fail(key, `${JSON.stringify(a)} is not an IPv6 address`);
-          return p ? [p.address] : [];
-        })
-      : [];
   const domains = c.has('domains') ? list(c.value('domains')!.value) : [];
   for (const d of domains) {
     const p = domainProblem(d);
@@ -76,7 +67,7 @@ function ndpConfig(raw: RawNetwork | undefined, problems: InputError[]): NdpConf
     solicitedRaDelay: num('solicited_ra_delay', 0, 500, 500),
     curHopLimit: num('cur_hop_limit', 0, 255, 64),
     mtu: c.has('mtu') ? c.typed('mtu', (t) => parseUint(t, 1280, 65535), 'is not an IPv6 MTU (1280-65535)') : null,
-    nameservers: addresses('nameservers'),
+    nameservers: c.addresses('nameservers', 6),
     domains,
     dnsLifetime: num('dns_lifetime', 0, 0xffffffff, 3 * maxInterval),
     prefixValidLifetime: num('prefix_valid_lifetime', 0, 0xffffffff, 2592000),
@@ -92,13 +83,7 @@ function ndpConfig(raw: RawNetwork | undefined, problems: InputError[]): NdpConf
 
 function dhcpConfig(raw: RawNetwork | undefined, problems: InputError[]): DhcpConfig {
   const c = new Checker(raw ?? { name: 'dhcp', origin: { file: '', section: '[dhcp]' }, values: new Map() });
-  const nameservers = c.has('nameservers')
-    ? list(c.value('nameservers')!.value).flatMap((a) => {
-        const p = parseAddress(a, 4);
-        if (!p) c.fail('nameservers', `${JSON.stringify(a)} is not an IPv4 address`);
-        return p ? [p.address] : [];
-      })
-    : [];
+  const nameservers = c.addresses('nameservers', 4);
   const domain = c.value('domain')?.value ?? null;
   if (domain !== null && domainProblem(domain)) c.fail('domain', `${JSON.stringify(domain)} ${domainProblem(domain)}`);
   const config: DhcpConfig = {

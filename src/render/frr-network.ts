@@ -18,13 +18,10 @@ import { renderTemplate } from './templates.js';
 export async function renderNetworkFrr(networks: readonly Network[], source: string): Promise<FrrFiles> {
   const mine = networks.filter(announces);
   if (mine.length === 0) throw new UsageError(`${source}: no [network NAME] with routing = bgp`);
-  const vmc = mine.some(hostsVms);
-  const router = mine.some((n) => !hostsVms(n));
-  if (vmc && router) throw new UsageError(`${source}: routing = bgp networks of roles vmc and router on one node: one FRR speaks for one side`);
+  // verify made sure they are of one side and one AS (model/verify.ts crossCheck)
+  const vmc = hostsVms(mine[0]!);
+  const router = !vmc;
   const first = mine[0]!.bgp;
-  for (const n of mine.slice(1)) {
-    if (n.bgp.asn !== first.asn) throw new UsageError(`[network ${n.name}]: asn ${n.bgp.asn} differs from ${first.asn} of [network ${mine[0]!.name}]: one FRR per node speaks for one AS`);
-  }
   const bgps: Bgp[] = mine.map((n) => n.bgp);
   // one session carries every network: the shortest hold time and BFD interval asked for win
   const hold = Math.min(...bgps.map((b) => b.hold));

@@ -12,9 +12,8 @@ import { vmrouter } from './vmrouter.js';
 
 const FRR = '/usr/lib/frr';
 const DAEMONS = ['zebra', 'bgpd'] as const;
-/** zebra first (the others connect to it), bfdd before bgpd (its sessions ask for BFD at once) */
+/** zebra first (the others connect to it), bfdd before bgpd (its sessions ask for BFD at once); a superset of DAEMONS */
 const NETWORK_DAEMONS = ['zebra', 'staticd', 'bfdd', 'bgpd'] as const;
-const ALL_DAEMONS = ['zebra', 'staticd', 'bfdd', 'bgpd'] as const;
 
 export const frrDir = (ns: string): string => `/tmp/${ns}-frr`;
 
@@ -69,7 +68,7 @@ export async function vtysh(ns: string, command: string): Promise<string> {
  */
 export async function stopFrr(ns: string): Promise<void> {
   const pids: number[] = [];
-  for (const d of [...ALL_DAEMONS].reverse()) {
+  for (const d of [...NETWORK_DAEMONS].reverse()) {
     const pidFile = join(frrDir(ns), 'run', `${d}.pid`);
     if (!existsSync(pidFile)) continue;
     const pid = Number(readFileSync(pidFile, 'utf8').trim());

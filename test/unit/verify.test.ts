@@ -277,5 +277,10 @@ t.test('routing = bgp: its keys, what it needs, what it ignores', async (t) => {
   t.strictSame(problems(conf(...BGP.slice(0, 6), 'arp_ip = 192.0.2.254', 'routing = ospf')), ['vmrouter.conf:8: [network public] routing: "ospf" is not proxy or bgp']);
   t.strictSame(problems(conf(...VMC, 'asn = 65000')), ['vmrouter.conf:8: [network public] asn: applies only to routing = bgp']);
   t.strictSame(warnings(conf(...BGP, 'peers = 10.1.0.1', 'proxy_arp = yes')), ['vmrouter.conf:9: [network public] proxy_arp: ignored: with routing = bgp the routers learn the VMs over BGP, the uplink proxies nothing (the TAPs still answer their VM)']);
+  // one FRR per node: one AS, one side
+  const A = ['[network a]', 'role = vmc', 'uplink = eth1', 'table = 222', 'subnet = 192.0.2.0/24', 'gateway = 192.0.2.1', 'routing = bgp', 'peers = 10.1.0.1']; // lines 1-8
+  t.strictSame(problems(conf(...A, '[network b]', 'role = vmc', 'uplink = eth2', 'table = 223', 'subnet = 198.18.0.0/24', 'gateway = 198.18.0.1', 'routing = bgp', 'peers = 10.1.0.1', 'asn = 65001')), ['vmrouter.conf:17: [network b] asn: 65001 differs from 64512 of [network a] (vmrouter.conf:1): one FRR per node speaks for one AS']);
+  t.strictSame(problems(conf(...A, '[network r]', 'role = router', 'uplink = eth2', 'subnet = 198.18.0.0/24', 'gateway = 198.18.0.1', 'routing = bgp', 'peers = 10.1.0.11')), ['vmrouter.conf:10: [network r] role: router with routing = bgp beside role vmc of [network a] (vmrouter.conf:1): one FRR per node speaks for the VMC nodes or for the routers, not both']);
+  t.same(parseConfig(conf(...A, '[network p]', 'role = router', 'uplink = eth2', 'subnet = 198.18.0.0/24', 'gateway = 198.18.0.1')).length, 2, 'a proxy network beside a bgp one is fine');
   t.strictSame(warnings(conf('[network both]', 'role = vmc+router', 'uplink = eth1', 'table = 5', 'subnet = 192.0.2.0/24', 'gateway = 192.0.2.1', 'routing = bgp')), ['vmrouter.conf:7: [network both] routing: ignored: applies to roles vmc and router, not vmc+router'], 'vmc+router keeps proxy routing');
 });
